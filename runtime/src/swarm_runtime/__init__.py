@@ -1,0 +1,1 @@
+"""ai-swarm runtime: swarm-router and swarm-autotuner. Never imports pulumi."""
