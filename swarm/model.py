@@ -1,0 +1,197 @@
+"""The typed stack model: what the swarm is made of, validated before anything is planned.
+
+Every model forbids unknown keys, so a typo in a stack file is an error that names the key
+instead of a silently ignored setting. Cross-references (a deployment's node, a service's
+node, a GPU index) are checked in `SwarmSpec`, where the whole picture is known.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+PositiveGb = Annotated[float, Field(gt=0)]
+
+TAILSCALE_RANGE = ipaddress.ip_network("100.64.0.0/10")
+
+# Shapes of well-known credentials; a stack file holding one has leaked a secret.
+LITERAL_SECRET = re.compile(
+    r"(sk-[A-Za-z0-9_-]{16,}|sk-ant-[A-Za-z0-9_-]{16,}|tskey-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{30,}"
+    r"|ghp_[A-Za-z0-9]{30,}|-----BEGIN [A-Z ]*PRIVATE KEY)"
+)
+# Config key names that must hold secrets (set with `pulumi config set --secret`).
+SECRET_NAME = re.compile(r"(api_?key|password|passwd|token|secret|credential|private_?key)", re.IGNORECASE)
+
+
+class Strict(BaseModel):
+    """Base for every stack-model type: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Gpu(Strict):
+    index: Annotated[int, Field(ge=0)]
+    model: str
+    vram_gb: PositiveGb
+    compute_capability: str | None = None
+
+
+class Disk(Strict):
+    path: str
+    size_gb: PositiveGb
+    kind: Literal["nvme", "ssd", "hdd", "block-volume"] = "ssd"
+    purpose: Literal["model-cache", "data", "system"] = "data"
+
+
+class OciInstance(Strict):
+    """How a node that this program creates in Oracle Cloud is sized (Always Free by default)."""
+
+    shape: str = "VM.Standard.A1.Flex"
+    ocpus: Annotated[float, Field(gt=0)] = 4
+    memory_gb: PositiveGb = 24
+    boot_volume_gb: Annotated[int, Field(ge=50)] = 200
+
+
+class Node(Strict):
+    role: Literal["gateway", "inference", "worker"]
+    arch: Literal["amd64", "arm64"]
+    tailscale_ip: str
+    ssh_user: str = Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    provisioning: Literal["existing", "oci"] = "existing"
+    cpus: Annotated[int, Field(ge=1)]
+    ram_gb: PositiveGb
+    gpus: tuple[Gpu, ...] = ()
+    disks: tuple[Disk, ...] = ()
+    oci: OciInstance | None = None
+    model_cache: str | None = None
+
+    @field_validator("tailscale_ip")
+    @classmethod
+    def _in_tailnet(cls, value: str) -> str:
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IP address") from exc
+        if address not in TAILSCALE_RANGE:
+            raise ValueError(f"{value} is outside Tailscale's 100.64.0.0/10 range")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Node:
+        indices = [gpu.index for gpu in self.gpus]
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"gpus: duplicate GPU index in {indices}")
+        if self.provisioning == "oci" and self.oci is None:
+            raise ValueError("oci: required when provisioning is 'oci'")
+        if self.provisioning != "oci" and self.oci is not None:
+            raise ValueError("oci: only allowed when provisioning is 'oci'")
+        return self
+
+    def gpu(self, index: int) -> Gpu | None:
+        return next((gpu for gpu in self.gpus if gpu.index == index), None)
+
+
+class ModelSpec(Strict):
+    """A model's identity plus the architecture numbers that decide its VRAM footprint."""
+
+    source: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    params_b: PositiveGb
+    quantization: Literal["none", "gptq", "awq", "fp8"] = "none"
+    bits: Literal[4, 8, 16] = 16
+    layers: Annotated[int, Field(ge=1)]
+    kv_heads: Annotated[int, Field(ge=1)]
+    head_dim: Annotated[int, Field(ge=1)]
+    native_context: Annotated[int, Field(ge=256)]
+
+    @model_validator(mode="after")
+    def _bits_match_quantization(self) -> ModelSpec:
+        expected = {"none": {16}, "gptq": {4, 8}, "awq": {4}, "fp8": {8}}[self.quantization]
+        if self.bits not in expected:
+            raise ValueError(f"bits: {self.quantization} weights are {sorted(expected)} bits, not {self.bits}")
+        return self
+
+
+class Deployment(Strict):
+    """One vLLM instance: a model pinned to a node's GPU with its serving limits."""
+
+    model: Name
+    node: Name
+    gpu: Annotated[int, Field(ge=0)] = 0
+    port: Port
+    max_model_len: Annotated[int, Field(ge=256)]
+    gpu_memory_utilization: Annotated[float, Field(gt=0, lt=1)]
+    max_num_seqs: Annotated[int, Field(ge=1, le=1024)] = 32
+    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
+    image: str = "vllm/vllm-openai:v0.11.0"
+
+
+ServiceKind = Literal[
+    "litellm", "postgres", "redis", "swarm-router", "open-webui", "sillytavern", "gpt-researcher",
+    "qdrant", "prometheus", "grafana", "alertmanager", "loki",
+]
+
+
+class Service(Strict):
+    """Where a platform service runs and which host port it publishes (None: private network only)."""
+
+    node: Name
+    port: Port | None = None
+    kind: ServiceKind | None = None
+    adopt: bool = False
+
+
+class Agents(Strict):
+    """Per-node agents placed automatically: every node gets them, GPU nodes get the GPU ones."""
+
+    node_exporter_port: Port = 9100
+    gpu_exporter_port: Port = 9835
+    autotuner_port: Port = 9400
+
+
+class ExternalProvider(Strict):
+    """A hosted model API; its keys are names of secret config keys, never the keys themselves."""
+
+    kind: Literal["openrouter", "gemini", "anthropic", "openai"]
+    api_key_secrets: tuple[str, ...] = Field(min_length=1)
+    models: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("api_key_secrets")
+    @classmethod
+    def _config_key_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9]*", name) or not SECRET_NAME.search(name):
+                raise ValueError(f"{name!r} must name a secret config key such as 'openrouterApiKey' "
+                                 "(camelCase, ending in ApiKey/Token/Secret), never hold the key itself")
+        return names
+
+
+class CapacitySettings(Strict):
+    """Knobs of the VRAM planner; defaults are conservative for vLLM's V1 engine."""
+
+    utilization_ceiling: Annotated[float, Field(gt=0, le=1)] = 0.95
+    runtime_reserve_gb: Annotated[float, Field(ge=0)] = 1.5
+    quantization_overhead: Annotated[float, Field(ge=0, le=1)] = 0.05
+
+
+class SwarmSpec(Strict):
+    """The whole swarm. Field types are checked here; cross-references in `swarm.checks`."""
+
+    nodes: dict[Name, Node] = Field(min_length=1)
+    models: dict[Name, ModelSpec] = {}
+    inference: dict[Name, Deployment] = {}
+    services: dict[Name, Service] = {}
+    providers: dict[Name, ExternalProvider] = {}
+    agents: Agents = Agents()
+    capacity: CapacitySettings = CapacitySettings()
+
+    def service_kind(self, name: str) -> str:
+        service = self.services[name]
+        return service.kind or name
+
+    def gpu_nodes(self) -> dict[str, Node]:
+        return {name: node for name, node in self.nodes.items() if node.gpus}

@@ -1,0 +1,130 @@
+"""Run the real Pulumi program under the SDK's mock engine and capture what it registers.
+
+`pulumi.runtime.set_mocks` replaces the engine, not the SDK: every resource's inputs are
+type-checked and serialised exactly as for `pulumi preview`. The capturing monitor records
+what the engine would have been sent (inputs, parent, provider, dependencies, protect),
+which is also what a policy pack sees. Each run happens in a fresh `contextvars.Context`,
+so several plans can run in one process without sharing Pulumi's globals.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks, rpc, settings, stack
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT = "ai-swarm"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class CapturedResource:
+    """One registration as the engine would receive it (props camelCase, secrets unwrapped)."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str | None
+    inputs: Mapping[str, Any]
+    provider: str | None
+    protect: bool
+    dependencies: tuple[str, ...]
+    property_dependencies: Mapping[str, tuple[str, ...]]
+    secret_paths: tuple[str, ...]
+
+
+@dataclass
+class CapturedRun:
+    resources: list[CapturedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    """Resource state = inputs, plus the few computed outputs later inputs depend on."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            state.setdefault("imageId", state.get("name"))
+            state.setdefault("repoDigest", state.get("name"))
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class _CapturingMonitor(mocks.MockMonitor):
+    def __init__(self, run: CapturedRun) -> None:
+        super().__init__(_Mocks())
+        self.run = run
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        secret_paths: list[str] = []
+        self.run.resources.append(CapturedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent or None,
+            inputs=_unwrap_secrets(raw, "", secret_paths),
+            provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+            protect=bool(request.protect),
+            dependencies=tuple(request.dependencies),
+            property_dependencies={key: tuple(deps.urns) for key, deps in request.propertyDependencies.items()},
+            secret_paths=tuple(secret_paths),
+        ))
+        return response
+
+
+def _unwrap_secrets(value: Any, path: str, secret_paths: list[str]) -> Any:
+    if rpc.is_rpc_secret(value):
+        secret_paths.append(path or ".")
+        return _unwrap_secrets(rpc.unwrap_rpc_secret(value), path, secret_paths)
+    if isinstance(value, dict):
+        return {key: _unwrap_secrets(child, f"{path}.{key}" if path else key, secret_paths)
+                for key, child in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(child, f"{path}[{index}]", secret_paths) for index, child in enumerate(value)]
+    if value is rpc.UNKNOWN:
+        return None
+    return value
+
+
+def run_program(config: Mapping[str, Any], secret_keys: frozenset[str], stack_name: str,
+                program: Path = REPO_ROOT / "__main__.py") -> CapturedRun:
+    """Execute `program` against mocks with `config` (full keys) and return what it registered.
+
+    Exceptions raised by the program propagate unchanged after the runtime has settled."""
+    run = CapturedRun()
+
+    def execute() -> None:
+        settings.SETTINGS.rpc_manager.clear()
+        settings.SETTINGS.outputs.clear()
+        monitor = _CapturingMonitor(run)
+        mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack_name, preview=True, monitor=monitor)
+        set_all_config({key: _as_config_text(value) for key, value in config.items()}, sorted(secret_keys))
+        _sync_await(stack.run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        root = settings.get_root_resource()
+        exported = _sync_await(pulumi.Output.from_input(getattr(root, "outputs", {})).future())
+        run.outputs.update(_unwrap_secrets(exported or {}, "", []))
+
+    contextvars.Context().run(execute)
+    return run
+
+
+def _as_config_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)

@@ -1,0 +1,94 @@
+"""`python -m swarm plan`: validate, run the program under mocks, plan capacity, run policies.
+
+Order matters: the configuration is validated first, so an invalid or infeasible stack
+exits 2 before the program registers a single resource.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from swarm.capacity import GpuCapacity, plan_capacity
+from swarm.errors import Issue, SpecError
+from swarm.model import SwarmSpec
+from swarm.plan.engine import CapturedResource, run_program
+from swarm.policy_config import policy_config
+from swarm.stack_config import OFFLINE_SECRET_PLACEHOLDER, StackConfig, build_spec, required_secrets
+
+EXIT_CLEAN, EXIT_VIOLATION, EXIT_INVALID = 0, 1, 2
+
+
+@dataclass
+class PlanResult:
+    stack: str
+    spec: SwarmSpec | None = None
+    resources: list[CapturedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    capacity: list[GpuCapacity] = field(default_factory=list)
+    verdicts: list[Any] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def violations(self) -> list[Any]:
+        return [verdict for verdict in self.verdicts if verdict.level != "allowed"]
+
+    @property
+    def exceptions(self) -> list[Any]:
+        return [verdict for verdict in self.verdicts if verdict.level == "allowed"]
+
+    @property
+    def exit_code(self) -> int:
+        if self.issues:
+            return EXIT_INVALID
+        if any(verdict.level == "mandatory" for verdict in self.verdicts):
+            return EXIT_VIOLATION
+        return EXIT_CLEAN
+
+
+def offline_plan(config: StackConfig, stack: str) -> PlanResult:
+    result = PlanResult(stack=stack)
+    try:
+        spec = build_spec(config)
+    except SpecError as exc:
+        result.issues = list(exc.issues)
+        return result
+    result.spec = spec
+    values, secure = _with_secret_placeholders(config, spec, result.notes)
+    run = run_program(values, secure, stack)
+    result.resources, result.outputs = run.resources, run.outputs
+    result.capacity = plan_capacity(spec)
+    result.verdicts = check_policies(spec, run.resources)
+    return result
+
+
+def check_policies(spec: SwarmSpec, resources: list[CapturedResource]) -> list[Any]:
+    """Run the policy pack's own policy objects over the captured registrations."""
+    from policies.local_runner import ResourceSnapshot, run_policies
+
+    snapshots = [
+        ResourceSnapshot(
+            urn=r.urn, type=r.type, name=r.name, props=dict(r.inputs), parent=r.parent, protect=r.protect,
+            dependencies=list(r.dependencies),
+            property_dependencies={key: list(urns) for key, urns in r.property_dependencies.items()},
+            provider_urn=r.provider,
+        )
+        for r in resources
+    ]
+    return run_policies(snapshots, policy_config(spec))
+
+
+def _with_secret_placeholders(config: StackConfig, spec: SwarmSpec,
+                              notes: list[str]) -> tuple[dict[str, Any], frozenset[str]]:
+    """Secrets cannot be decrypted offline; missing required ones get a marked placeholder."""
+    values = dict(config.values)
+    secure = set(config.secure_keys)
+    for name in required_secrets(spec):
+        key = f"ai-swarm:{name}"
+        if key not in values:
+            values[key] = OFFLINE_SECRET_PLACEHOLDER
+            secure.add(key)
+            notes.append(f"{key} is not set: offline placeholder used; `pulumi up` needs "
+                         f"`pulumi config set --secret {name}`")
+    return values, frozenset(secure)

@@ -1,0 +1,167 @@
+"""Human and JSON views of a `PlanResult`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from swarm.capacity import GpuCapacity
+from swarm.plan.engine import CapturedResource
+from swarm.plan.offline import PlanResult
+
+SWARM_WIDE = "(swarm-wide)"
+NODE_COMPONENT = "swarm:node:NodeRuntime"
+
+
+def node_of(resource: CapturedResource, by_urn: dict[str, CapturedResource]) -> str:
+    """The node a resource lives on: its NodeRuntime ancestor, its provider's node, or a label."""
+    current: CapturedResource | None = resource
+    while current is not None:
+        if current.type == NODE_COMPONENT:
+            return current.name
+        if current.provider and current.provider in by_urn:
+            return node_of(by_urn[current.provider], by_urn)
+        current = by_urn.get(current.parent or "")
+    for label in resource.inputs.get("labels") or []:
+        if isinstance(label, dict) and label.get("label") == "ai-swarm.node":
+            return str(label.get("value"))
+    return SWARM_WIDE
+
+
+def group_by_node(resources: Iterable[CapturedResource]) -> dict[str, list[CapturedResource]]:
+    resources = list(resources)
+    by_urn = {resource.urn: resource for resource in resources}
+    groups: dict[str, list[CapturedResource]] = defaultdict(list)
+    for resource in resources:
+        groups[node_of(resource, by_urn)].append(resource)
+    return dict(groups)
+
+
+def capacity_rows(capacity: Iterable[GpuCapacity]) -> list[dict[str, Any]]:
+    return [
+        {
+            "gpu": gpu.label,
+            "node": gpu.node,
+            "index": gpu.index,
+            "model": gpu.gpu_model,
+            "total_gib": round(gpu.total_gib, 3),
+            "ceiling": gpu.ceiling,
+            "utilization_sum": gpu.utilization_sum,
+            "headroom_gib": round(gpu.headroom_gib, 3),
+            "instances": [
+                {
+                    "deployment": i.deployment,
+                    "model": i.model,
+                    "utilization": i.utilization,
+                    "share_gib": round(i.share_gib, 3),
+                    "weights_gib": round(i.weights_gib, 3),
+                    "reserve_gib": round(i.reserve_gib, 3),
+                    "kv_gib": round(i.kv_gib, 3),
+                    "kv_cache_dtype": i.kv_cache_dtype,
+                    "kv_tokens": i.kv_tokens,
+                    "max_model_len": i.max_model_len,
+                    "full_sequences": round(i.full_sequences, 3),
+                    "fits": i.fits,
+                }
+                for i in gpu.instances
+            ],
+        }
+        for gpu in capacity
+    ]
+
+
+def _verdict_dict(verdict: Any) -> dict[str, Any]:
+    return {"policy": verdict.policy, "urn": verdict.urn, "level": verdict.level, "message": verdict.message}
+
+
+def plan_json(result: PlanResult) -> dict[str, Any]:
+    groups = {resource.urn: node for node, members in group_by_node(result.resources).items()
+              for resource in members}
+    return {
+        "stack": result.stack,
+        "exit_code": result.exit_code,
+        "errors": [{"path": issue.path, "message": issue.message} for issue in result.issues],
+        "notes": result.notes,
+        "resources": [
+            {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "node": groups[r.urn],
+             "provider": r.provider, "protect": r.protect, "inputs": r.inputs,
+             "secret_inputs": list(r.secret_paths)}
+            for r in result.resources
+        ],
+        "violations": [_verdict_dict(v) for v in result.violations],
+        "exceptions": [_verdict_dict(v) for v in result.exceptions],
+        "capacity": capacity_rows(result.capacity),
+        "outputs": result.outputs,
+    }
+
+
+def plan_text(result: PlanResult) -> str:
+    lines = [f"ai-swarm offline plan: stack {result.stack!r} (Pulumi mock engine; no CLI, cloud or credentials)"]
+    if result.issues:
+        lines.append("")
+        lines.append(f"INVALID configuration ({len(result.issues)} problem(s)); nothing was registered:")
+        lines.extend(f"  {issue.path}: {issue.message}" for issue in result.issues)
+        lines.append("")
+        lines.append("exit 2: fix the key(s) above.")
+        return "\n".join(lines)
+    lines.extend(_resource_lines(result))
+    lines.extend(_capacity_lines(result.capacity))
+    lines.extend(_policy_lines(result))
+    if result.notes:
+        lines.append("")
+        lines.append("Notes:")
+        lines.extend(f"  {note}" for note in result.notes)
+    lines.append("")
+    verdict = {0: "OK: no mandatory policy violation", 1: "BLOCKED: mandatory policy violation(s)"}
+    lines.append(f"exit {result.exit_code}: {verdict[result.exit_code]}")
+    return "\n".join(lines)
+
+
+def _resource_lines(result: PlanResult) -> list[str]:
+    spec = result.spec
+    groups = group_by_node(result.resources)
+    order = [*(spec.nodes if spec else []), SWARM_WIDE]
+    lines = ["", f"Resources ({len(result.resources)}), grouped by node:"]
+    for node in order:
+        members = groups.get(node, [])
+        if not members and node == SWARM_WIDE:
+            continue
+        if spec and node in spec.nodes:
+            info = spec.nodes[node]
+            gpus = ", ".join(f"{gpu.model} {gpu.vram_gb:g} GiB" for gpu in info.gpus) or "no GPU"
+            lines.append(f"  node {node} ({info.role}, {info.arch}, {info.tailscale_ip}, {gpus}): "
+                         f"{len(members)} resources")
+        else:
+            lines.append(f"  {node}: {len(members)} resources")
+        width = max((len(r.type) for r in members), default=0)
+        lines.extend(f"    + {r.type:<{width}}  {r.name}" for r in members)
+    return lines
+
+
+def _capacity_lines(capacity: list[GpuCapacity]) -> list[str]:
+    lines = ["", "VRAM capacity (GiB; share = gpu_memory_utilization x VRAM):"]
+    header = (f"  {'gpu':<15} {'instance':<20} {'util':>5} {'share':>7} {'weights':>8} {'reserve':>8} "
+              f"{'KV':>7} {'KV tokens':>10} {'max_len':>8} {'full seqs':>9}")
+    lines.append(header)
+    for gpu in capacity:
+        for i in gpu.instances:
+            lines.append(
+                f"  {gpu.label:<15} {i.deployment:<20} {i.utilization:>5.2f} {i.share_gib:>7.2f} "
+                f"{i.weights_gib:>8.2f} {i.reserve_gib:>8.2f} {i.kv_gib:>7.2f} {i.kv_tokens:>10} "
+                f"{i.max_model_len:>8} {i.full_sequences:>9.2f}"
+            )
+        lines.append(f"  {gpu.label:<15} {gpu.gpu_model}, total {gpu.total_gib:.2f}: utilisation "
+                     f"{gpu.utilization_sum:.2f} of ceiling {gpu.ceiling:.2f}, headroom {gpu.headroom_gib:.2f}")
+    return lines
+
+
+def _policy_lines(result: PlanResult) -> list[str]:
+    mandatory = [v for v in result.violations if v.level == "mandatory"]
+    advisory = [v for v in result.violations if v.level != "mandatory"]
+    lines = ["", f"Policies: {len(mandatory)} mandatory, {len(advisory)} advisory, "
+                 f"{len(result.exceptions)} allow-listed exception(s)"]
+    for verdict in [*mandatory, *advisory, *result.exceptions]:
+        name = verdict.urn.rsplit("::", 1)[-1] if verdict.urn else "(stack)"
+        lines.append(f"  [{verdict.level}] {verdict.policy} on {name}: {verdict.message}")
+    return lines
