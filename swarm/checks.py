@@ -28,14 +28,9 @@ def check_spec(spec: SwarmSpec) -> list[Issue]:
 
 def _deployment_issues(spec: SwarmSpec) -> Iterator[Issue]:
     for name, deployment in spec.inference.items():
-        model = spec.models.get(deployment.model)
-        if model is None:
+        if deployment.model not in spec.models:
             yield Issue(key_path("inference", name, "model"),
                         f"unknown model {deployment.model!r}; defined: {sorted(spec.models)}")
-        elif deployment.max_model_len > model.native_context:
-            yield Issue(key_path("inference", name, "max_model_len"),
-                        f"{deployment.max_model_len} exceeds {deployment.model}'s native context "
-                        f"{model.native_context}")
         node = spec.nodes.get(deployment.node)
         if node is None:
             yield Issue(key_path("inference", name, "node"),
@@ -85,6 +80,12 @@ def _port_issues(spec: SwarmSpec) -> Iterator[Issue]:
 
 
 def _capacity_issues(spec: SwarmSpec) -> Iterator[Issue]:
+    for name, deployment in spec.inference.items():
+        model = spec.models[deployment.model]
+        if deployment.max_model_len > model.native_context:
+            yield Issue(key_path("inference", name, "max_model_len"),
+                        f"{deployment.max_model_len} exceeds {deployment.model}'s native context "
+                        f"{model.native_context} (rope scaling is not planned for)")
     for gpu in plan_capacity(spec):
         names = [instance.deployment for instance in gpu.instances]
         if gpu.over_ceiling:

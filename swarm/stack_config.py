@@ -38,7 +38,7 @@ class _StrictLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         line = key_node.start_mark.line + 1
         if key in seen:
             raise SpecError([Issue(f"{key_node.start_mark.name}:{line}",
@@ -58,7 +58,12 @@ def read_stack_file(path: Path) -> StackConfig:
     except OSError as exc:
         raise SpecError([Issue(str(path), f"cannot read stack file: {exc.strerror}")]) from exc
     try:
-        document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _StrictLoader(text)
+        loader.name = str(path)
+        try:
+            document = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise SpecError([Issue(str(path), f"not valid YAML: {exc}")]) from exc
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):

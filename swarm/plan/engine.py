@@ -68,8 +68,8 @@ class _CapturingMonitor(mocks.MockMonitor):
         super().__init__(_Mocks())
         self.run = run
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+    def RegisterResource(self, request: Any) -> Any:  # gRPC method name, as in MockMonitor
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
             return response
         raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
@@ -117,12 +117,17 @@ def run_program(config: Mapping[str, Any], secret_keys: frozenset[str], stack_na
         monitor = _CapturingMonitor(run)
         mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack_name, preview=True, monitor=monitor)
         set_all_config({key: _as_config_text(value) for key, value in config.items()}, sorted(secret_keys))
-        _sync_await(stack.run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        def program_main() -> None:
+            runpy.run_path(str(program), run_name="__main__")
+
+        _sync_await(stack.run_pulumi_func(program_main))
         root = settings.get_root_resource()
         exported = _sync_await(pulumi.Output.from_input(getattr(root, "outputs", {})).future())
         run.outputs.update(_unwrap_secrets(exported or {}, "", []))
 
     contextvars.Context().run(execute)
+    # Registration order depends on asyncio scheduling; the plan must not.
+    run.resources.sort(key=lambda resource: (resource.custom, resource.urn))
     return run
 
 
