@@ -39,6 +39,7 @@ class Gpu(Strict):
     model: str
     vram_gb: PositiveGb
     compute_capability: str | None = None
+    max_temp_c: Annotated[float, Field(gt=30, le=110)] = 85.0  # the seeds throttle thanos at 85 °C
 
 
 class Disk(Strict):
@@ -128,6 +129,7 @@ class Deployment(Strict):
     max_num_seqs: Annotated[int, Field(ge=1, le=1024)] = 32
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"
     image: str = "vllm/vllm-openai:v0.11.0"
+    ttft_target_s: Annotated[float, Field(gt=0, le=600)] = 1.0
 
 
 ServiceKind = Literal[

@@ -9,6 +9,7 @@ from typing import Any
 from swarm.capacity import GpuCapacity
 from swarm.plan.engine import CapturedResource
 from swarm.plan.offline import PlanResult
+from swarm.policy_config import exception_reason
 
 SWARM_WIDE = "(swarm-wide)"
 NODE_COMPONENT = "swarm:node:NodeRuntime"
@@ -156,12 +157,18 @@ def _capacity_lines(capacity: list[GpuCapacity]) -> list[str]:
     return lines
 
 
+def _short(urn: str | None) -> str:
+    return urn.rsplit("::", 1)[-1] if urn else "(stack)"
+
+
 def _policy_lines(result: PlanResult) -> list[str]:
     mandatory = [v for v in result.violations if v.level == "mandatory"]
     advisory = [v for v in result.violations if v.level != "mandatory"]
     lines = ["", f"Policies: {len(mandatory)} mandatory, {len(advisory)} advisory, "
                  f"{len(result.exceptions)} allow-listed exception(s)"]
-    for verdict in [*mandatory, *advisory, *result.exceptions]:
-        name = verdict.urn.rsplit("::", 1)[-1] if verdict.urn else "(stack)"
-        lines.append(f"  [{verdict.level}] {verdict.policy} on {name}: {verdict.message}")
+    for verdict in [*mandatory, *advisory]:
+        lines.append(f"  [{verdict.level}] {verdict.policy} on {_short(verdict.urn)}: {verdict.message}")
+    for verdict in result.exceptions:
+        reason = exception_reason(verdict.policy, _short(verdict.urn)) or "allow-listed in the policy config"
+        lines.append(f"  [allowed] {verdict.policy} on {_short(verdict.urn)}: {reason}")
     return lines

@@ -9,6 +9,7 @@ import json
 
 from swarm.model import SwarmSpec
 from swarm.policy_config import policy_config
+from swarm.render.runtime import render_autotuner_config, render_router_config, router_service
 
 
 def rendered_files(spec: SwarmSpec) -> dict[str, str]:
@@ -16,4 +17,9 @@ def rendered_files(spec: SwarmSpec) -> dict[str, str]:
     files = {
         "policy/policy-config.json": json.dumps(policy_config(spec), indent=2, sort_keys=True) + "\n",
     }
+    if router_service(spec) and spec.inference:
+        files["swarm-router/router.yaml"] = render_router_config(spec)
+        for node in spec.gpu_nodes():
+            if any(deployment.node == node for deployment in spec.inference.values()):
+                files[f"swarm-autotuner/{node}.yaml"] = render_autotuner_config(spec, node)
     return dict(sorted(files.items()))
