@@ -257,7 +257,8 @@ def stack_rule(
 
 
 def props_of(resource: PolicyResource) -> dict[str, Any]:
-    return plain(resource.props)
+    props: dict[str, Any] = plain(resource.props)
+    return props
 
 
 def string_list(description: str, default: list[Any]) -> dict[str, Any]:

@@ -213,8 +213,8 @@ def run_policies(
                                               _provider(r, by_urn), cfg)
                 _run_one(policy, shown, lambda rep, a=args, p=policy: p.validate(a, rep), r.urn, out)
         elif isinstance(policy, StackValidationPolicy):
-            args = StackValidationArgs(_stack_resources(resources), cfg)
-            _run_one(policy, shown, lambda rep, a=args, p=policy: p.validate(a, rep), None, out)
+            stack_args = StackValidationArgs(_stack_resources(resources), cfg)
+            _run_one(policy, shown, lambda rep, a=stack_args, p=policy: p.validate(a, rep), None, out)
     return sorted(out, key=Verdict.sort_key)
 
 
