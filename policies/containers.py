@@ -162,7 +162,7 @@ def _image_key(props: Props) -> str:
     return next((key for key in ("image", "imageName") if key in props), "name")
 
 
-def check_image_tag(props: Props, _: Config) -> Iterator[str]:
+def check_image_tag(props: Props, _config: Config) -> Iterator[str]:
     ref = _image_ref(props, _image_key(props))
     if ref is None:
         return
