@@ -1,0 +1,22 @@
+"""Rendered runtime configs are accepted by the runtime's own config models."""
+
+from __future__ import annotations
+
+import yaml
+
+from swarm.render import rendered_files
+from swarm.stack_config import StackConfig, build_spec
+
+
+def test_autotuner_configs_validate_with_the_runtime_model(prod_config: StackConfig) -> None:
+    from swarm_runtime.autotuner.config import parse_config
+
+    files = rendered_files(build_spec(prod_config))
+    tuned = {path for path in files if path.startswith("swarm-autotuner/")}
+    assert tuned == {"swarm-autotuner/starlord.yaml", "swarm-autotuner/thanos.yaml"}
+    starlord = parse_config(yaml.safe_load(files["swarm-autotuner/starlord.yaml"]))
+    assert {t.backend for t in starlord.targets} == {"starlord-primary", "starlord-secondary"}
+    assert starlord.router.admin_key_file == "/run/secrets/router-admin-key"
+    thanos = parse_config(yaml.safe_load(files["swarm-autotuner/thanos.yaml"]))
+    assert thanos.thermal.max_temp_c == 85.0
+    assert [(t.initial_limit, t.max_limit) for t in thanos.targets] == [(8, 16)]
