@@ -41,6 +41,8 @@ class CapturedResource:
     dependencies: tuple[str, ...]
     property_dependencies: Mapping[str, tuple[str, ...]]
     secret_paths: tuple[str, ...]
+    redacted_inputs: Mapping[str, Any]
+    """`inputs` with every secret value replaced by `REDACTED`, for printing."""
 
 
 @dataclass
@@ -81,6 +83,7 @@ class _CapturingMonitor(mocks.MockMonitor):
             custom=bool(request.custom),
             parent=request.parent or None,
             inputs=_unwrap_secrets(raw, "", secret_paths),
+            redacted_inputs=_unwrap_secrets(raw, "", [], redact=True),
             provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
             protect=bool(request.protect),
             dependencies=tuple(request.dependencies),
@@ -90,15 +93,19 @@ class _CapturingMonitor(mocks.MockMonitor):
         return response
 
 
-def _unwrap_secrets(value: Any, path: str, secret_paths: list[str]) -> Any:
+REDACTED = "[secret]"
+
+
+def _unwrap_secrets(value: Any, path: str, secret_paths: list[str], redact: bool = False) -> Any:
     if rpc.is_rpc_secret(value):
         secret_paths.append(path or ".")
-        return _unwrap_secrets(rpc.unwrap_rpc_secret(value), path, secret_paths)
+        return REDACTED if redact else _unwrap_secrets(rpc.unwrap_rpc_secret(value), path, secret_paths)
     if isinstance(value, dict):
-        return {key: _unwrap_secrets(child, f"{path}.{key}" if path else key, secret_paths)
+        return {key: _unwrap_secrets(child, f"{path}.{key}" if path else key, secret_paths, redact)
                 for key, child in value.items()}
     if isinstance(value, list):
-        return [_unwrap_secrets(child, f"{path}[{index}]", secret_paths) for index, child in enumerate(value)]
+        return [_unwrap_secrets(child, f"{path}[{index}]", secret_paths, redact)
+                for index, child in enumerate(value)]
     if value is rpc.UNKNOWN:
         return None
     return value

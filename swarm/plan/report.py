@@ -86,7 +86,7 @@ def plan_json(result: PlanResult) -> dict[str, Any]:
         "notes": result.notes,
         "resources": [
             {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "node": groups[r.urn],
-             "provider": r.provider, "protect": r.protect, "inputs": r.inputs,
+             "provider": r.provider, "protect": r.protect, "inputs": r.redacted_inputs,
              "secret_inputs": list(r.secret_paths)}
             for r in result.resources
         ],

@@ -56,3 +56,10 @@ def test_readme_embeds_the_generated_diagram() -> None:
     assert "subgraph starlord" in diagram
     assert "swarm_router --> thanos_backup" in diagram
     assert diagram.strip() in (REPO / "README.md").read_text()
+
+
+def test_plan_json_redacts_secret_inputs() -> None:
+    report = json.loads(_cli("plan", "--json").stdout)
+    router = next(r for r in report["resources"] if r["name"] == "oracle-router-container")
+    assert "uploads" in router["secret_inputs"]
+    assert router["inputs"]["uploads"] == "[secret]"
