@@ -9,6 +9,7 @@ so several plans can run in one process without sharing Pulumi's globals.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import runpy
@@ -132,10 +133,22 @@ def run_program(config: Mapping[str, Any], secret_keys: frozenset[str], stack_na
         exported = _sync_await(pulumi.Output.from_input(getattr(root, "outputs", {})).future())
         run.outputs.update(_unwrap_secrets(exported or {}, "", []))
 
+    # Pulumi's SDK needs a current event loop; asyncio.run() elsewhere in the process
+    # leaves none behind, so plans run on one loop of their own, kept for the process.
+    asyncio.set_event_loop(_plan_loop())
     contextvars.Context().run(execute)
     # Registration order depends on asyncio scheduling; the plan must not.
     run.resources.sort(key=lambda resource: (resource.custom, resource.urn))
     return run
+
+
+_LOOP: list[asyncio.AbstractEventLoop] = []
+
+
+def _plan_loop() -> asyncio.AbstractEventLoop:
+    if not _LOOP or _LOOP[0].is_closed():
+        _LOOP[:] = [asyncio.new_event_loop()]
+    return _LOOP[0]
 
 
 def _as_config_text(value: Any) -> str:

@@ -39,7 +39,7 @@ def router_url(spec: SwarmSpec) -> str | None:
 def router_config(spec: SwarmSpec) -> dict[str, Any]:
     """Backends are the planned vLLM deployments; each starts capped at its max_num_seqs."""
     return {
-        "listen": {"host": "0.0.0.0", "port": ROUTER_PORT},  # noqa: S104 - the host side binds the tailnet IP
+        "listen": {"host": "0.0.0.0", "port": ROUTER_PORT},
         "api_key_file": SECRET_FILES["router-api-key"],
         "admin_key_file": SECRET_FILES["router-admin-key"],
         "backends": [
@@ -62,7 +62,7 @@ def autotuner_config(spec: SwarmSpec, node: str) -> dict[str, Any]:
     return {
         "router": {"url": router_url(spec) or f"http://127.0.0.1:{ROUTER_PORT}",
                    "admin_key_file": SECRET_FILES["router-admin-key"]},
-        "listen": {"host": "0.0.0.0", "port": AUTOTUNER_PORT},  # noqa: S104 - host side binds the tailnet IP
+        "listen": {"host": "0.0.0.0", "port": AUTOTUNER_PORT},
         "interval_s": 5,
         "dry_run": False,
         "thermal": {"max_temp_c": max_temp},

@@ -1,0 +1,162 @@
+"""The router's configuration model. Importing this module starts nothing.
+
+Every model forbids unknown keys; :func:`load_config` turns validation errors into one
+:class:`ConfigError` whose lines name the key path (``backends.1.url: ...``). Secrets never
+live here: only the *names* of environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "AffinityConfig",
+    "BackendConfig",
+    "BreakerConfig",
+    "ConfigError",
+    "HealthConfig",
+    "ListenConfig",
+    "QueueConfig",
+    "RouterConfig",
+    "TimeoutsConfig",
+    "format_validation_error",
+    "load_config",
+]
+
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ListenConfig(_Strict):
+    """Where the router listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9000, ge=1, le=65_535)
+
+
+class BackendConfig(_Strict):
+    """One vLLM server (``vllm serve``) the router may send requests to."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    url: str
+    models: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    max_concurrency: int = Field(default=64, ge=1, le=100_000)
+    """Initial per-backend cap on in-flight requests; the autotuner changes it at run time."""
+    api_key_env: EnvName | None = None
+    """Environment variable holding this backend's ``vllm serve --api-key``, if it uses one."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+            raise ValueError("must be an http:// or https:// URL such as http://100.72.73.3:8000")
+        return value.rstrip("/")
+
+
+class QueueConfig(_Strict):
+    """The bounded wait queue used when every backend for a model is at its cap."""
+
+    max_size: int = Field(default=256, ge=0, le=100_000)
+    deadline_s: PositiveSeconds = 30.0
+    retry_after_s: int = Field(default=1, ge=1, le=3600)
+
+
+class TimeoutsConfig(_Strict):
+    """Upstream timeouts. ``first_byte_s`` covers a whole non-streaming generation."""
+
+    connect_s: PositiveSeconds = 3.0
+    first_byte_s: PositiveSeconds = 300.0
+    idle_s: PositiveSeconds = 60.0
+
+
+class HealthConfig(_Strict):
+    """Active health checks (``GET /health``) and metric scrapes (``GET /metrics``)."""
+
+    interval_s: PositiveSeconds = 2.0
+    timeout_s: PositiveSeconds = 1.0
+    unhealthy_after: int = Field(default=2, ge=1, le=100)
+    healthy_after: int = Field(default=1, ge=1, le=100)
+    scrape_interval_s: PositiveSeconds = 1.0
+    stale_after_s: PositiveSeconds = 5.0
+
+
+class BreakerConfig(_Strict):
+    """Per-backend circuit breaker fed by request outcomes (passive failure detection)."""
+
+    failure_threshold: int = Field(default=5, ge=1, le=1000)
+    open_s: PositiveSeconds = 10.0
+    half_open_probes: int = Field(default=1, ge=1, le=100)
+    success_threshold: int = Field(default=1, ge=1, le=100)
+
+
+class AffinityConfig(_Strict):
+    """Prefix/session affinity: the same ``user`` or prompt prefix prefers the same backend."""
+
+    enabled: bool = True
+    prefix_chars: int = Field(default=256, ge=1, le=100_000)
+    slack: int = Field(default=2, ge=0, le=10_000)
+    """How many more in-flight requests the preferred (warm) backend may carry than the least-loaded one."""
+
+
+class RouterConfig(_Strict):
+    """Top-level router config (``swarm-router --config FILE``)."""
+
+    listen: ListenConfig = Field(default_factory=ListenConfig)
+    api_key_env: EnvName | None = "ROUTER_API_KEY"
+    admin_key_env: EnvName = "ROUTER_ADMIN_KEY"
+    strategy: Literal["load", "round_robin"] = "load"
+    backends: list[BackendConfig] = Field(min_length=1)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=1024**3)
+    retries: int = Field(default=1, ge=0, le=3)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
+    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    affinity: AffinityConfig = Field(default_factory=AffinityConfig)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RouterConfig:
+        seen: set[str] = set()
+        for backend in self.backends:
+            if backend.name in seen:
+                raise ValueError(f"backends: duplicate backend name {backend.name!r}; names must be unique")
+            seen.add(backend.name)
+        return self
+
+
+class ConfigError(Exception):
+    """The config file cannot be read or is invalid; the message names the key path."""
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: ``key.path: message``."""
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        lines.append(f"{path}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path) -> RouterConfig:
+    """Read and validate a YAML router config."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a YAML mapping with at least `backends`")
+    try:
+        return RouterConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid router config\n{format_validation_error(exc)}") from exc

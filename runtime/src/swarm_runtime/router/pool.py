@@ -1,0 +1,207 @@
+"""Per-backend run-time state, concurrency caps and the bounded wait queue.
+
+The pool owns admission: a request gets a slot on a backend chosen by the strategy among
+the backends with a free slot, or waits in one FIFO queue shared by all backends until a
+slot is handed to it, its deadline passes (503) or the queue is full (429). Caps can change
+at run time (the autotuner's actuator); raising one hands slots to waiters at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .breaker import BreakerState, CircuitBreaker
+from .config import BackendConfig, BreakerConfig
+from .routing import RequestKey, Strategy
+
+__all__ = ["Backend", "NoBackend", "Pool", "QueueFull", "QueueTimeout"]
+
+TTFT_ALPHA = 0.1  # weight of the newest sample: ~10 requests of memory
+
+
+class NoBackend(Exception):
+    """No healthy backend serves the model (after excluding the ones already tried)."""
+
+
+class QueueFull(Exception):
+    """Every backend is at its cap and the wait queue is full."""
+
+
+class QueueTimeout(Exception):
+    """The request waited for a slot until its deadline."""
+
+
+@dataclass(eq=False)
+class Backend:
+    """One backend's live state; strategies read it through ``routing.BackendStats``."""
+
+    config: BackendConfig
+    breaker: CircuitBreaker
+    limit: int
+    name: str = ""
+    salt: int = 0
+    in_flight: int = 0
+    healthy: bool = True
+    health_failures: int = 0
+    health_successes: int = 0
+    waiting: float = 0.0
+    running: float = 0.0
+    kv_usage: float = 0.0
+    ttft_ewma: float = 0.0
+    scraped_at: float | None = None
+    models: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        self.name = self.config.name
+        self.salt = zlib.crc32(self.name.encode())
+        self.models = frozenset(self.config.models)
+
+    def observe_ttft(self, seconds: float) -> None:
+        """Fold one upstream time-to-first-byte sample into the EWMA the strategy reads."""
+        self.ttft_ewma = seconds if self.ttft_ewma <= 0 else self.ttft_ewma + TTFT_ALPHA * (seconds - self.ttft_ewma)
+
+    def available(self) -> bool:
+        """May receive a request right now."""
+        return self.healthy and self.breaker.can_accept()
+
+    def routable(self) -> bool:
+        """Worth waiting for: healthy and not cut off by an open breaker (half-open counts)."""
+        return self.healthy and self.breaker.state is not BreakerState.OPEN
+
+    def has_slot(self) -> bool:
+        return self.in_flight < self.limit and self.available()
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "name": self.name, "url": self.config.url, "models": sorted(self.models),
+            "healthy": self.healthy, "breaker": self.breaker.state.value, "in_flight": self.in_flight,
+            "limit": self.limit, "waiting": self.waiting, "running": self.running,
+            "kv_usage": self.kv_usage, "ttft_ewma_s": self.ttft_ewma, "scraped_at": self.scraped_at,
+        }
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    model: str
+    key: RequestKey
+    exclude: frozenset[str]
+    future: asyncio.Future[Backend]
+
+
+class Pool:
+    """Admission control over all backends."""
+
+    def __init__(
+        self,
+        configs: Iterable[BackendConfig],
+        breaker: BreakerConfig,
+        strategy: Strategy,
+        queue_max: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.backends: dict[str, Backend] = {}
+        for cfg in configs:
+            cb = CircuitBreaker(clock, breaker.failure_threshold, breaker.open_s,
+                                breaker.half_open_probes, breaker.success_threshold)
+            self.backends[cfg.name] = Backend(cfg, cb, cfg.max_concurrency)
+        self.by_model: dict[str, tuple[Backend, ...]] = {}
+        for backend in self.backends.values():
+            for model in backend.models:
+                self.by_model[model] = (*self.by_model.get(model, ()), backend)
+        self.strategy = strategy
+        self.queue_max = queue_max
+        self.waiters: deque[_Waiter] = deque()
+        self._seq = 0
+
+    def models(self) -> list[str]:
+        return sorted(self.by_model)
+
+    def key(self, affinity: int | None) -> RequestKey:
+        self._seq += 1
+        return RequestKey(affinity, self._seq)
+
+    def _choose(self, model: str, key: RequestKey, exclude: frozenset[str]) -> Backend | None:
+        free: Sequence[Backend] = [b for b in self.by_model.get(model, ())
+                                   if b.in_flight < b.limit and b.name not in exclude and b.available()]
+        if not free:
+            return None
+        choice = self.strategy(free, key)
+        return choice if isinstance(choice, Backend) else None
+
+    def _take(self, backend: Backend) -> Backend:
+        backend.in_flight += 1
+        backend.breaker.on_start()
+        return backend
+
+    async def acquire(self, model: str, key: RequestKey, deadline: float,
+                      exclude: frozenset[str] = frozenset()) -> Backend:
+        """A slot on a backend for ``model``; waits in the queue until ``deadline`` (loop time)."""
+        if not any(b.routable() and b.name not in exclude for b in self.by_model.get(model, ())):
+            raise NoBackend(model)
+        if not self.waiters:
+            choice = self._choose(model, key, exclude)
+            if choice is not None:
+                return self._take(choice)
+        if len(self.waiters) >= self.queue_max:
+            raise QueueFull(model)
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(model, key, exclude, loop.create_future())
+        self.waiters.append(waiter)
+        self.dispatch()
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await waiter.future
+        except TimeoutError:
+            self._give_back(waiter)
+            raise QueueTimeout(model) from None
+        except asyncio.CancelledError:
+            self._give_back(waiter)
+            raise
+        finally:
+            if not waiter.future.done():
+                waiter.future.cancel()
+            if waiter in self.waiters:
+                self.waiters.remove(waiter)
+
+    def _give_back(self, waiter: _Waiter) -> None:
+        """A slot handed to a waiter that no longer wants it goes to the next one."""
+        future = waiter.future
+        if future.done() and not future.cancelled():
+            self.release(future.result())
+
+    def release(self, backend: Backend) -> None:
+        backend.in_flight -= 1
+        if self.waiters:
+            self.dispatch()
+
+    def dispatch(self) -> None:
+        """Hand free slots to waiters in FIFO order (called when capacity may have appeared)."""
+        if not self.waiters:
+            return
+        served: list[_Waiter] = []
+        for waiter in self.waiters:
+            if waiter.future.done():
+                served.append(waiter)
+                continue
+            choice = self._choose(waiter.model, waiter.key, waiter.exclude)
+            if choice is not None:
+                waiter.future.set_result(self._take(choice))
+                served.append(waiter)
+            elif not any(b.has_slot() for b in self.backends.values()):
+                break
+        for waiter in served:
+            self.waiters.remove(waiter)
+
+    def set_limit(self, name: str, limit: int) -> Backend:
+        backend = self.backends[name]
+        backend.limit = limit
+        self.dispatch()
+        return backend
+
+    def queue_depth(self) -> int:
+        return len(self.waiters)

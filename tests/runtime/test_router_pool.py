@@ -1,0 +1,124 @@
+"""Admission: caps, the bounded wait queue, deadlines and run-time cap changes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from swarm_runtime.router.config import BackendConfig, BreakerConfig
+from swarm_runtime.router.pool import NoBackend, Pool, QueueFull, QueueTimeout
+from swarm_runtime.router.routing import make_load_strategy
+
+
+def pool(limits: dict[str, int], queue_max: int = 4) -> Pool:
+    configs = [BackendConfig(name=n, url="http://127.0.0.1:1", models=["m"], max_concurrency=lim)
+               for n, lim in limits.items()]
+    return Pool(configs, BreakerConfig(), make_load_strategy(2), queue_max)
+
+
+def test_slots_fill_then_queue_then_hand_off_in_fifo_order() -> None:
+    async def scenario() -> list[str]:
+        p = pool({"a": 1, "b": 1})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2
+        first = await p.acquire("m", p.key(None), deadline)
+        second = await p.acquire("m", p.key(None), deadline)
+        assert {first.name, second.name} == {"a", "b"}
+        order: list[str] = []
+
+        async def wait(tag: str) -> None:
+            backend = await p.acquire("m", p.key(None), deadline)
+            order.append(tag)
+            p.release(backend)
+
+        tasks = [asyncio.create_task(wait(t)) for t in ("x", "y")]
+        await asyncio.sleep(0.01)
+        assert p.queue_depth() == 2 and order == []
+        p.release(first)
+        await asyncio.gather(*tasks)
+        return order
+
+    assert asyncio.run(scenario()) == ["x", "y"]
+
+
+def test_queue_full_and_deadline() -> None:
+    async def scenario() -> None:
+        p = pool({"a": 1}, queue_max=1)
+        loop = asyncio.get_running_loop()
+        held = await p.acquire("m", p.key(None), loop.time() + 1)
+        waiter = asyncio.create_task(p.acquire("m", p.key(None), loop.time() + 0.05))
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFull):
+            await p.acquire("m", p.key(None), loop.time() + 1)
+        with pytest.raises(QueueTimeout):
+            await waiter
+        assert p.queue_depth() == 0 and held.in_flight == 1
+
+    asyncio.run(scenario())
+
+
+def test_raising_the_limit_releases_waiters_at_once() -> None:
+    async def scenario() -> None:
+        p = pool({"a": 1})
+        loop = asyncio.get_running_loop()
+        await p.acquire("m", p.key(None), loop.time() + 1)
+        waiters = [asyncio.create_task(p.acquire("m", p.key(None), loop.time() + 1)) for _ in range(2)]
+        await asyncio.sleep(0)
+        p.set_limit("a", 3)
+        done = await asyncio.wait_for(asyncio.gather(*waiters), 0.5)
+        assert [b.name for b in done] == ["a", "a"] and p.backends["a"].in_flight == 3
+        p.set_limit("a", 1)  # lowering never revokes running requests
+        assert p.backends["a"].in_flight == 3
+
+    asyncio.run(scenario())
+
+
+def test_cancelled_waiter_does_not_leak_a_handed_slot() -> None:
+    async def scenario() -> None:
+        p = pool({"a": 1})
+        loop = asyncio.get_running_loop()
+        held = await p.acquire("m", p.key(None), loop.time() + 1)
+        waiter = asyncio.create_task(p.acquire("m", p.key(None), loop.time() + 1))
+        await asyncio.sleep(0)
+        p.release(held)  # hands the slot to the waiter...
+        waiter.cancel()  # ...which is cancelled before it runs
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert p.backends["a"].in_flight == 0
+
+    asyncio.run(scenario())
+
+
+def test_no_backend_for_unhealthy_or_excluded() -> None:
+    async def scenario() -> None:
+        p = pool({"a": 1, "b": 1})
+        deadline = asyncio.get_running_loop().time() + 1
+        p.backends["a"].healthy = False
+        with pytest.raises(NoBackend):
+            await p.acquire("m", p.key(None), deadline, exclude=frozenset({"b"}))
+        assert (await p.acquire("m", p.key(None), deadline)).name == "b"
+
+    asyncio.run(scenario())
+
+
+def test_half_open_backend_with_a_probe_in_flight_queues_instead_of_failing() -> None:
+    async def scenario() -> None:
+        now = [0.0]
+        cfg = BackendConfig(name="a", url="http://127.0.0.1:1", models=["m"], max_concurrency=4)
+        p = Pool([cfg], BreakerConfig(failure_threshold=1, open_s=10), make_load_strategy(2), 4,
+                 clock=lambda: now[0])
+        a = p.backends["a"]
+        a.breaker.record_failure()
+        with pytest.raises(NoBackend):  # open: nothing to wait for
+            await p.acquire("m", p.key(None), asyncio.get_running_loop().time() + 1)
+        now[0] = 10.0
+        loop = asyncio.get_running_loop()
+        probe = await p.acquire("m", p.key(None), loop.time() + 1)  # the one half-open probe
+        waiter = asyncio.create_task(p.acquire("m", p.key(None), loop.time() + 1))
+        await asyncio.sleep(0.01)
+        assert not waiter.done() and p.queue_depth() == 1
+        a.breaker.record_success()  # the probe succeeded: closed again
+        p.release(probe)
+        assert (await asyncio.wait_for(waiter, 0.5)) is a
+
+    asyncio.run(scenario())
