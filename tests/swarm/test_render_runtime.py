@@ -20,3 +20,13 @@ def test_autotuner_configs_validate_with_the_runtime_model(prod_config: StackCon
     thanos = parse_config(yaml.safe_load(files["swarm-autotuner/thanos.yaml"]))
     assert thanos.thermal.max_temp_c == 85.0
     assert [(t.initial_limit, t.max_limit) for t in thanos.targets] == [(8, 16)]
+
+
+def test_router_config_validates_with_the_runtime_model(prod_config: StackConfig) -> None:
+    from swarm_runtime.router.config import RouterConfig
+
+    config = RouterConfig.model_validate(yaml.safe_load(rendered_files(build_spec(prod_config))[
+        "swarm-router/router.yaml"]))
+    assert config.api_key_file == "/run/secrets/router-api-key"
+    assert config.admin_key_file == "/run/secrets/router-admin-key"
+    assert [b.name for b in config.backends] == ["starlord-primary", "starlord-secondary", "thanos-backup"]

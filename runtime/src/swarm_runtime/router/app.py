@@ -10,6 +10,8 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from swarm_runtime.secrets import SecretError, read_secret
+
 from .admin import Admin
 from .config import RouterConfig
 from .errors import error_response
@@ -34,8 +36,14 @@ class RouterState:
 
     def __init__(self, cfg: RouterConfig, env: Mapping[str, str]) -> None:
         self.cfg = cfg
-        self.api_key = _secret(env, cfg.api_key_env, "api_key_env") if cfg.api_key_env else None
-        self.admin_key = env.get(cfg.admin_key_env) or None
+        if cfg.api_key_file:
+            self.api_key: str | None = _secret_file(cfg.api_key_file, "api_key_file")
+        else:
+            self.api_key = _secret(env, cfg.api_key_env, "api_key_env") if cfg.api_key_env else None
+        if cfg.admin_key_file:
+            self.admin_key: str | None = _secret_file(cfg.admin_key_file, "admin_key_file")
+        else:
+            self.admin_key = env.get(cfg.admin_key_env) or None
         self.backend_headers: dict[str, dict[str, str]] = {}
         for i, backend in enumerate(cfg.backends):
             key = _secret(env, backend.api_key_env, f"backends.{i}.api_key_env") if backend.api_key_env else None
@@ -54,6 +62,14 @@ def _secret(env: Mapping[str, str], name: str, path: str) -> str:
         raise SecretMissing(f"{path}: environment variable {name} is not set (or empty); "
                             "set it, or remove the key from the config")
     return value
+
+
+def _secret_file(path: str, config_key: str) -> str:
+    try:
+        value = read_secret(path, None, config_key)
+    except SecretError as exc:
+        raise SecretMissing(str(exc)) from exc
+    return value or ""  # read_secret returns the content, or raises, when given a path
 
 
 def build_app(cfg: RouterConfig, env: Mapping[str, str] | None = None) -> web.Application:

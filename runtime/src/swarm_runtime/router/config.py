@@ -112,6 +112,10 @@ class RouterConfig(_Strict):
     listen: ListenConfig = Field(default_factory=ListenConfig)
     api_key_env: EnvName | None = "ROUTER_API_KEY"
     admin_key_env: EnvName = "ROUTER_ADMIN_KEY"
+    api_key_file: str | None = None
+    """File holding the client API key (e.g. a Docker upload under /run/secrets); wins over the env var."""
+    admin_key_file: str | None = None
+    """File holding the admin key; wins over ``admin_key_env``."""
     strategy: Literal["load", "round_robin"] = "load"
     backends: list[BackendConfig] = Field(min_length=1)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=1024**3)
