@@ -12,98 +12,24 @@ Use :class:`FakeVllm` from synchronous code (it runs its own loop in a thread) o
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import gc
 import json
-import math
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
 from aiohttp import web
 
-__all__ = ["FakeVllm", "LatencyModel", "drain_and_close", "main"]
+from swarm_runtime.testing.fake_engine import Faults, Pacer, Slot, abort, error, max_tokens, prompt_len, token
+from swarm_runtime.testing.latency import E2E_BUCKETS, ITL_BUCKETS, TTFT_BUCKETS, FakeHistogram, LatencyModel
+from swarm_runtime.testing.loops import drain_and_close
 
-LatencyFn = Callable[[int], tuple[float, float]]
+__all__ = ["FakeVllm", "LatencyModel", "drain_and_close"]
+
 MetricsStyle = Literal["new", "old"]
 _HANG_LIMIT_S = 120.0  # a hung request is released after this, so nothing waits forever
-
-_TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
-_ITL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
-_E2E_BUCKETS = (0.05, 0.1, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0)
-
-
-@dataclass(frozen=True)
-class LatencyModel:
-    """How long the fake takes, as a function of how many sequences it is running.
-
-    Beyond ``knee`` running sequences both delays grow by ``slope`` (a fraction) per extra
-    sequence, so throughput saturates and latency climbs, like a real GPU batch. Beyond
-    ``max_num_seqs`` requests wait (reported as ``num_requests_waiting``). ``fn`` overrides
-    the formula: ``fn(running) -> (ttft_s, per_token_s)``.
-    """
-
-    ttft_s: float = 0.0
-    per_token_s: float = 0.0
-    tokens: int = 16
-    max_num_seqs: int | None = None
-    knee: int | None = None
-    slope: float | None = None
-    fn: LatencyFn | None = None
-
-    def timing(self, running: int) -> tuple[float, float]:
-        """``(ttft_s, per_token_s)`` while ``running`` sequences share the engine."""
-        if self.fn is not None:
-            return self.fn(running)
-        factor = 1.0
-        if self.knee is not None and self.slope is not None and running > self.knee:
-            factor += self.slope * (running - self.knee)
-        return self.ttft_s * factor, self.per_token_s * factor
-
-
-class _Hist:
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * len(bounds)
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        self.sum += value
-        self.count += 1
-        for i, bound in enumerate(self.bounds):
-            if value <= bound:
-                self.counts[i] += 1
-                break
-
-    def lines(self, name: str, labels: str) -> Iterator[str]:
-        yield f"# TYPE {name} histogram"
-        cumulative = 0
-        for bound, n in zip(self.bounds, self.counts, strict=True):
-            cumulative += n
-            yield f'{name}_bucket{{le="{bound}",{labels}}} {float(cumulative)}'
-        yield f'{name}_bucket{{le="+Inf",{labels}}} {float(self.count)}'
-        yield f"{name}_sum{{{labels}}} {self.sum}"
-        yield f"{name}_count{{{labels}}} {float(self.count)}"
-
-
-@dataclass
-class _Faults:
-    fail_next: int = 0
-    fail_status: int = 500
-    fail_after_tokens: int | None = None
-    fail_mid_stream_next: int = 0
-    hang_next: int = 0
-    stall_after_tokens: int | None = None
-    stall_next: int = 0
-    healthy: bool = True
-    overrides: dict[str, float] = field(default_factory=dict)
-
 
 class FakeVllm:
     """A controllable fake of ``vllm serve`` bound to 127.0.0.1. Controls are thread-safe."""
@@ -123,7 +49,7 @@ class FakeVllm:
         self.api_key = api_key
         self.name = name
         self._latency = latency or LatencyModel()
-        self._faults = _Faults()
+        self._faults = Faults()
         self._lock = threading.Lock()
         self.requests_served = 0  # completions answered in full
         self.requests_received = 0
@@ -135,9 +61,9 @@ class FakeVllm:
         self.last_request: dict[str, Any] | None = None
         self._generation_tokens = 0
         self._prompt_tokens = 0
-        self._hists = {k: _Hist(b) for k, b in
-                       (("ttft", _TTFT_BUCKETS), ("itl", _ITL_BUCKETS), ("e2e", _E2E_BUCKETS),
-                        ("queue", _E2E_BUCKETS))}
+        self._hists = {k: FakeHistogram(b) for k, b in
+                       (("ttft", TTFT_BUCKETS), ("itl", ITL_BUCKETS), ("e2e", E2E_BUCKETS),
+                        ("queue", E2E_BUCKETS))}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -295,7 +221,7 @@ class FakeVllm:
     def _unauthorized(self, request: web.Request) -> web.Response | None:
         if self.api_key is None or request.headers.get("Authorization") == f"Bearer {self.api_key}":
             return None
-        return _error(401, "Unauthorized", "invalid_api_key")
+        return error(401, "Unauthorized", "invalid_api_key")
 
     async def _models(self, request: web.Request) -> web.Response:
         denied = self._unauthorized(request)
@@ -314,14 +240,14 @@ class FakeVllm:
         try:
             body = await request.json()
         except ValueError:
-            return _error(400, "invalid JSON body", "BadRequestError")
+            return error(400, "invalid JSON body", "BadRequestError")
         if not isinstance(body, dict) or body.get("model") not in self.models:
-            return _error(404, f"The model `{body.get('model') if isinstance(body, dict) else None}` "
+            return error(404, f"The model `{body.get('model') if isinstance(body, dict) else None}` "
                                "does not exist.", "NotFoundError")
         self.requests_received += 1
         self.last_request = body
         if self._take("fail_next"):
-            return _error(self._faults.fail_status, "injected failure", "InternalServerError")
+            return error(self._faults.fail_status, "injected failure", "InternalServerError")
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -339,15 +265,15 @@ class FakeVllm:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._release.wait(), _HANG_LIMIT_S)
             raise ConnectionResetError("fake hang released")
-        async with _Slot(self):
+        async with Slot(self):
             queued = time.perf_counter() - arrived
             latency = self._latency
-            pacer = _Pacer()
+            pacer = Pacer()
             ttft, _ = latency.timing(self.running)
             await pacer.wait(ttft)
-            tokens = _max_tokens(body, latency.tokens)
+            tokens = max_tokens(body, latency.tokens)
             chat = request.path.endswith("/chat/completions")
-            self._prompt_tokens += _prompt_len(body)
+            self._prompt_tokens += prompt_len(body)
             if body.get("stream"):
                 response = await self._stream(request, body, tokens, chat, arrived, pacer)
             else:
@@ -358,7 +284,7 @@ class FakeVllm:
             return response
 
     async def _whole(self, body: dict[str, Any], tokens: int, chat: bool, arrived: float,
-                     pacer: _Pacer) -> web.Response:
+                     pacer: Pacer) -> web.Response:
         self._hists["ttft"].observe(time.perf_counter() - arrived)
         for _ in range(tokens - 1):
             _, per_token = self._latency.timing(self.running)
@@ -366,7 +292,7 @@ class FakeVllm:
                 await pacer.wait(per_token)
                 self._hists["itl"].observe(per_token)
         self._generation_tokens += tokens
-        text = " ".join(_token(i) for i in range(tokens))
+        text = " ".join(token(i) for i in range(tokens))
         choice: dict[str, Any] = {"index": 0, "finish_reason": "length", "logprobs": None}
         if chat:
             choice["message"] = {"role": "assistant", "content": text}
@@ -375,14 +301,14 @@ class FakeVllm:
         payload = {
             "id": "cmpl-fake", "object": "chat.completion" if chat else "text_completion",
             "created": int(time.time()), "model": body["model"], "choices": [choice],
-            "usage": {"prompt_tokens": _prompt_len(body), "completion_tokens": tokens,
-                      "total_tokens": _prompt_len(body) + tokens},
+            "usage": {"prompt_tokens": prompt_len(body), "completion_tokens": tokens,
+                      "total_tokens": prompt_len(body) + tokens},
         }
         return web.Response(body=json.dumps(payload).encode(), content_type="application/json",
                             headers=self._identity())
 
     async def _stream(self, request: web.Request, body: dict[str, Any], tokens: int, chat: bool,
-                      arrived: float, pacer: _Pacer) -> web.StreamResponse:
+                      arrived: float, pacer: Pacer) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                "Cache-Control": "no-cache", **self._identity()})
         await response.prepare(request)
@@ -393,7 +319,7 @@ class FakeVllm:
         last = time.perf_counter()
         for i in range(tokens):
             if i == fail_after:
-                _abort(request)
+                abort(request)
                 raise ConnectionResetError("injected mid-stream failure")
             if i == stall_after:
                 assert self._release is not None
@@ -407,7 +333,7 @@ class FakeVllm:
             self._hists["ttft" if i == 0 else "itl"].observe(now - (arrived if i == 0 else last))
             last = now
             finish = "length" if i == tokens - 1 else None
-            piece = _token(i) + ("" if i == tokens - 1 else " ")
+            piece = token(i) + ("" if i == tokens - 1 else " ")
             choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
             if chat:
                 choice["delta"] = {"content": piece} if i else {"role": "assistant", "content": piece}
@@ -459,129 +385,3 @@ class FakeVllm:
                           ("queue", "vllm:request_queue_time_seconds")):
             lines.extend(self._hists[key].lines(name, labels))
         return "\n".join(lines) + "\n"
-
-
-def drain_and_close(loop: asyncio.AbstractEventLoop) -> None:
-    """Close every connection and task left on a stopped loop, then the loop, leaking no socket.
-
-    A connection accepted in the instant a server shuts down can get a transport whose
-    protocol never hears of it (and which the loop's own registry may no longer list), so
-    the transports bound to this loop are found through the garbage collector's view and
-    aborted before the loop closes.
-    """
-    loop.run_until_complete(asyncio.sleep(0.01))
-    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in tasks:
-        task.cancel()
-    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    for obj in gc.get_objects():
-        if isinstance(obj, asyncio.Transport) and getattr(obj, "_loop", None) is loop:
-            obj.abort()
-    loop.run_until_complete(asyncio.sleep(0.01))  # connection_lost callbacks close the sockets
-    loop.run_until_complete(loop.shutdown_asyncgens())
-    loop.close()
-
-
-class _Pacer:
-    """Sleeps to absolute deadlines, so event-loop lag does not stretch a fake generation
-    (a GPU's token cadence does not slow down because the host CPU is busy)."""
-
-    def __init__(self) -> None:
-        self.due = time.perf_counter()
-
-    async def wait(self, delay: float) -> None:
-        if delay <= 0:
-            return
-        self.due += delay
-        remaining = self.due - time.perf_counter()
-        if remaining > 0:
-            await asyncio.sleep(remaining)
-
-
-class _Slot:
-    """Admission to the fake engine: beyond ``max_num_seqs`` a request waits."""
-
-    def __init__(self, fake: FakeVllm) -> None:
-        self.fake = fake
-
-    async def __aenter__(self) -> None:
-        fake = self.fake
-        if fake._slots is not None:
-            fake.waiting += 1
-            try:
-                await fake._slots.acquire()
-            finally:
-                fake.waiting -= 1
-        fake.running += 1
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.fake.running -= 1
-        if self.fake._slots is not None:
-            self.fake._slots.release()
-
-
-def _abort(request: web.Request) -> None:
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-
-
-def _error(status: int, message: str, kind: str) -> web.Response:
-    return web.json_response({"object": "error", "message": message, "type": kind, "param": None,
-                              "code": status}, status=status)
-
-
-def _max_tokens(body: dict[str, Any], default: int) -> int:
-    value = body.get("max_tokens", body.get("max_completion_tokens"))
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096:
-        return value
-    return max(1, default)
-
-
-def _prompt_len(body: dict[str, Any]) -> int:
-    prompt = body.get("prompt") or body.get("messages") or ""
-    return max(1, math.ceil(len(json.dumps(prompt)) / 4))
-
-
-def _token(i: int) -> str:
-    return f"tok{i}"
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``swarm-fake-vllm``: run a fake vLLM server in the foreground (Ctrl-C stops it)."""
-    parser = argparse.ArgumentParser(prog="swarm-fake-vllm", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--model", action="append", help="served model name (repeatable)")
-    parser.add_argument("--ttft", type=float, default=0.05, help="seconds to the first token")
-    parser.add_argument("--per-token", type=float, default=0.02, help="seconds between tokens")
-    parser.add_argument("--tokens", type=int, default=16, help="tokens per answer")
-    parser.add_argument("--max-num-seqs", type=int, default=None)
-    parser.add_argument("--metrics-style", choices=["new", "old"], default="new")
-    parser.add_argument("--api-key", default=None)
-    args = parser.parse_args(argv)
-    latency = LatencyModel(args.ttft, args.per_token, args.tokens, max_num_seqs=args.max_num_seqs)
-    fake = FakeVllm(args.model or ["primary"], args.port, latency, args.metrics_style, args.api_key)
-
-    async def serve() -> None:
-        await fake.start_async()
-        print(f"fake vLLM serving {fake.models} on {fake.url}", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await fake.stop_async()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        _run(serve())
-
-
-def _run(coro: Any) -> None:
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
-
-
-if __name__ == "__main__":
-    main()
