@@ -89,7 +89,7 @@ def process(args: list[str], cpu: int, ready_url: str, env: dict[str, str] | Non
 
 @contextmanager
 def fake(port: int, ttft: float, per_token: float, tokens: int, max_num_seqs: int | None = None) -> Iterator[str]:
-    args = [sys.executable, "-m", "swarm_runtime.testing.fake_vllm", "--port", str(port), "--model", "primary",
+    args = [sys.executable, "-m", "swarm_runtime.testing.fake_vllm_cli", "--port", str(port), "--model", "primary",
             "--ttft", str(ttft), "--per-token", str(per_token), "--tokens", str(tokens)]
     if max_num_seqs:
         args += ["--max-num-seqs", str(max_num_seqs)]
