@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,22 +14,11 @@ from swarm_runtime.autotuner.actuator import DryRunActuator, RouterActuator
 from swarm_runtime.router.app import build_app
 from swarm_runtime.router.config import RouterConfig
 
+from tests.runtime.support import FakeClock, free_port
+
 ADMIN = "admin-test-key"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @asynccontextmanager
@@ -90,7 +78,7 @@ def test_rejections_are_reported(key: str, admin: str | None, backend: str, frag
 
 
 def test_router_down_backs_off_exponentially_then_recovers(caplog: pytest.LogCaptureFixture) -> None:
-    port = _free_port()
+    port = free_port()
 
     async def scenario() -> None:
         clock = FakeClock()

@@ -10,14 +10,7 @@ from swarm_runtime.autotuner.limit import GpuAwareLimit, LimitParams
 from swarm_runtime.autotuner.smoothing import MedianFiltered
 from swarm_runtime.autotuner.types import GpuReading, Reason, Sample, VllmReading
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
+from tests.runtime.support import FakeClock
 
 # target 0.5 s: grow at TTFT <= 0.4, dead band (0.4, 0.5], cut above 0.5 by half,
 # 10 s cool-down; busy means running + waiting >= half the limit.

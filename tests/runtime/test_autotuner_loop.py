@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import re
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,22 +22,11 @@ from swarm_runtime.router.config import RouterConfig
 from swarm_runtime.testing.fake_nvml import FakeGpu, FakeNvml
 from swarm_runtime.testing.fake_vllm import FakeVllm, LatencyModel
 
+from tests.runtime.support import FakeClock, free_port
+
 ADMIN = "loop-admin-key"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @asynccontextmanager
@@ -112,7 +100,7 @@ def test_grows_pushes_and_exports(fake_vllm: FakeVllm) -> None:
 
     async def scenario() -> None:
         async with router(fake_vllm.url) as url:
-            clock = FakeClock()
+            clock = FakeClock(1000.0)
             tuner = Autotuner(config(url, fake_vllm.url), nvml=FakeNvml([gpu]), clock=clock, admin_key=ADMIN)
             await tuner.start()
             try:
@@ -155,7 +143,7 @@ def test_without_nvml_it_tunes_on_vllm_metrics(fake_vllm: FakeVllm, caplog: pyte
 
     async def scenario() -> None:
         async with router(fake_vllm.url) as url:
-            clock = FakeClock()
+            clock = FakeClock(1000.0)
             tuner = Autotuner(config(url, fake_vllm.url), nvml=FakeNvml.without_gpu(), clock=clock,
                               admin_key=ADMIN)
             await tuner.start()
@@ -176,10 +164,10 @@ def test_without_nvml_it_tunes_on_vllm_metrics(fake_vllm: FakeVllm, caplog: pyte
 
 
 def test_router_down_keeps_computing_then_catches_up(fake_vllm: FakeVllm) -> None:
-    port = _free_port()
+    port = free_port()
 
     async def scenario() -> None:
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         tuner = Autotuner(config(f"http://127.0.0.1:{port}", fake_vllm.url), nvml=FakeNvml([FakeGpu()]),
                           clock=clock, admin_key=ADMIN)
         await tuner.start()
@@ -206,7 +194,7 @@ def test_router_down_keeps_computing_then_catches_up(fake_vllm: FakeVllm) -> Non
 def test_vllm_down_holds_the_last_safe_limit(fake_vllm: FakeVllm) -> None:
     async def scenario() -> None:
         async with router(fake_vllm.url) as url:
-            clock = FakeClock()
+            clock = FakeClock(1000.0)
             tuner = Autotuner(config(url, fake_vllm.url), nvml=FakeNvml([FakeGpu()]), clock=clock,
                               admin_key=ADMIN)
             await tuner.start()
@@ -236,7 +224,7 @@ def test_dry_run_reports_but_never_pushes(fake_vllm: FakeVllm) -> None:
     async def scenario() -> None:
         async with router(fake_vllm.url) as url:
             tuner = Autotuner(config(url, fake_vllm.url, dry_run=True), nvml=FakeNvml([FakeGpu()]),
-                              clock=FakeClock(), admin_key=ADMIN)
+                              clock=FakeClock(1000.0), admin_key=ADMIN)
             await tuner.start()
             try:
                 await tuner.run(max_ticks=3)
@@ -260,7 +248,7 @@ def test_cli_from_its_install_pushes_to_the_router(fake_vllm: FakeVllm, tmp_path
         async with router(fake_vllm.url) as url:
             cfg = tmp_path / "autotuner.yaml"
             cfg.write_text(
-                f'router: {{url: "{url}"}}\nlisten: {{host: 127.0.0.1, port: {_free_port()}}}\n'
+                f'router: {{url: "{url}"}}\nlisten: {{host: 127.0.0.1, port: {free_port()}}}\n'
                 f'interval_s: 0.1\ntargets:\n  - {{backend: gpu-a, vllm_url: "{fake_vllm.url}", '
                 'initial_limit: 12}\n')
             env = {**os.environ, "ROUTER_ADMIN_KEY": ADMIN}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 
 import aiohttp
 import pytest
 from swarm_runtime.autotuner.vllm_probe import VllmProbe
 from swarm_runtime.testing.fake_vllm import FakeVllm, LatencyModel
+
+from tests.runtime.support import free_port
 
 
 async def _complete(session: aiohttp.ClientSession, url: str, n: int) -> None:
@@ -50,16 +51,10 @@ def test_interval_ttft_and_gauges(style: str) -> None:
         fake.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
 
 def test_unreachable_reads_none_logs_once_and_recovers(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    port = _free_port()
+    port = free_port()
 
     async def scenario() -> None:
         async with aiohttp.ClientSession() as session:

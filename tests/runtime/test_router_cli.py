@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,9 @@ from pathlib import Path
 import httpx
 from swarm_runtime.testing.fake_vllm import FakeVllm
 
+from tests.runtime.support import free_port
+
 from .conftest import API_KEY
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def minimal_config(tmp_path: Path, port: int, urls: list[str]) -> Path:
