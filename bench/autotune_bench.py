@@ -37,7 +37,6 @@ import math
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _support import free_port, stop_process
 from swarm_runtime.autotuner.actuator import RouterActuator
 from swarm_runtime.autotuner.config import parse_config
 from swarm_runtime.autotuner.loop import Autotuner
@@ -122,12 +122,6 @@ class SimulatedGpuBackend:
 # ----- the real router --------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
 
 def router_command() -> list[str]:
     exe = shutil.which("swarm-router", path=str(Path(sys.executable).parent)) or shutil.which("swarm-router")
@@ -138,7 +132,7 @@ def router_command() -> list[str]:
 
 
 async def start_router(backend_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     cfg = workdir / "router.yaml"
     cfg.write_text(
         f"listen: {{host: 127.0.0.1, port: {port}}}\n"
@@ -404,12 +398,7 @@ async def main_async(seed: int) -> int:
                 print_row(result)
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop_process(proc)
         sim.fake.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -18,7 +18,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,17 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from _support import free_port, stop_process
 
 ROUTER_CPU, LOAD_CPU = 0, 1
 API_KEY = "bench-key"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 GOALS = {"rps32": 3000.0, "cpu_us": 250.0, "added_ttft_ms": 0.5, "mixed_ratio": 0.7}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pin(cpu: int) -> None:
@@ -79,12 +74,7 @@ def process(args: list[str], cpu: int, ready_url: str, env: dict[str, str] | Non
                 raise
             yield proc.pid
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop_process(proc)
 
 
 @contextmanager
