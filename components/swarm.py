@@ -13,7 +13,7 @@ from components.runtime_image import RuntimeImage, RuntimeImageArgs
 from components.secrets import GeneratedSecrets, GeneratedSecretsArgs
 from swarm.model import SwarmSpec
 from swarm.render import rendered_files
-from swarm.render.runtime import router_service
+from swarm.render.runtime import router_host_port, router_service
 
 GENERATED_SECRETS = ("router-api-key", "router-admin-key")
 
@@ -66,7 +66,7 @@ class Swarm(pulumi.ComponentResource):
             f"{service.node}-router",
             SwarmRouterArgs(
                 service=router_name, node=service.node, tailscale_ip=spec.nodes[service.node].tailscale_ip,
-                host_port=service.port or 9000, config_yaml=files["swarm-router/router.yaml"],
+                host_port=router_host_port(spec, router_name), config_yaml=files["swarm-router/router.yaml"],
                 image=image_on(service.node), api_key=secrets.values["router-api-key"],
                 admin_key=secrets.values["router-admin-key"], runtime=self.nodes[service.node],
             ),

@@ -65,18 +65,21 @@ def offline_plan(config: StackConfig, stack: str) -> PlanResult:
 
 def check_policies(spec: SwarmSpec, resources: list[CapturedResource]) -> list[Any]:
     """Run the policy pack's own policy objects over the captured registrations."""
-    from policies.local_runner import ResourceSnapshot, run_policies
+    from policies.local_runner import run_policies
 
-    snapshots = [
-        ResourceSnapshot(
-            urn=r.urn, type=r.type, name=r.name, props=dict(r.inputs), parent=r.parent, protect=r.protect,
-            dependencies=list(r.dependencies),
-            property_dependencies={key: list(urns) for key, urns in r.property_dependencies.items()},
-            provider_urn=r.provider,
-        )
-        for r in resources
-    ]
-    return run_policies(snapshots, policy_config(spec))
+    return run_policies([snapshot_of(r) for r in resources], policy_config(spec))
+
+
+def snapshot_of(resource: CapturedResource) -> Any:
+    """The policy runner's view of one captured registration."""
+    from policies.local_runner import ResourceSnapshot
+
+    return ResourceSnapshot(
+        urn=resource.urn, type=resource.type, name=resource.name, props=dict(resource.inputs),
+        parent=resource.parent, protect=resource.protect, dependencies=list(resource.dependencies),
+        property_dependencies={key: list(urns) for key, urns in resource.property_dependencies.items()},
+        provider_urn=resource.provider,
+    )
 
 
 def _with_secret_placeholders(config: StackConfig, spec: SwarmSpec,

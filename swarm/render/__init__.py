@@ -17,9 +17,10 @@ def rendered_files(spec: SwarmSpec) -> dict[str, str]:
     files = {
         "policy/policy-config.json": json.dumps(policy_config(spec), indent=2, sort_keys=True) + "\n",
     }
-    if router_service(spec) and spec.inference:
+    router = router_service(spec)
+    if router and spec.inference:
         files["swarm-router/router.yaml"] = render_router_config(spec)
         for node in spec.gpu_nodes():
             if any(deployment.node == node for deployment in spec.inference.values()):
-                files[f"swarm-autotuner/{node}.yaml"] = render_autotuner_config(spec, node)
+                files[f"swarm-autotuner/{node}.yaml"] = render_autotuner_config(spec, node, router)
     return dict(sorted(files.items()))

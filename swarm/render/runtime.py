@@ -28,12 +28,12 @@ def router_service(spec: SwarmSpec) -> str | None:
     return next((name for name in spec.services if spec.service_kind(name) == "swarm-router"), None)
 
 
-def router_url(spec: SwarmSpec) -> str | None:
-    name = router_service(spec)
-    if name is None:
-        return None
-    service = spec.services[name]
-    return endpoint(spec, service.node, service.port or ROUTER_PORT)
+def router_host_port(spec: SwarmSpec, name: str) -> int:
+    return spec.services[name].port or ROUTER_PORT
+
+
+def router_url(spec: SwarmSpec, name: str) -> str:
+    return endpoint(spec, spec.services[name].node, router_host_port(spec, name))
 
 
 def router_config(spec: SwarmSpec) -> dict[str, Any]:
@@ -54,13 +54,13 @@ def router_config(spec: SwarmSpec) -> dict[str, Any]:
     }
 
 
-def autotuner_config(spec: SwarmSpec, node: str) -> dict[str, Any]:
-    """One target per vLLM deployment on `node`; limits pushed to the router's admin API."""
+def autotuner_config(spec: SwarmSpec, node: str, router: str) -> dict[str, Any]:
+    """One target per vLLM deployment on `node`; limits pushed to service `router`'s admin API."""
     deployments = {name: d for name, d in spec.inference.items() if d.node == node}
     gpus = {gpu.index: gpu for gpu in spec.nodes[node].gpus}
     max_temp = min((gpus[d.gpu].max_temp_c for d in deployments.values()), default=85.0)
     return {
-        "router": {"url": router_url(spec) or f"http://127.0.0.1:{ROUTER_PORT}",
+        "router": {"url": router_url(spec, router),
                    "admin_key_file": SECRET_FILES["router-admin-key"]},
         "listen": {"host": "0.0.0.0", "port": AUTOTUNER_PORT},
         "interval_s": 5,
@@ -90,5 +90,5 @@ def render_router_config(spec: SwarmSpec) -> str:
     return to_yaml(router_config(spec), "swarm-router configuration")
 
 
-def render_autotuner_config(spec: SwarmSpec, node: str) -> str:
-    return to_yaml(autotuner_config(spec, node), f"swarm-autotuner configuration for {node}")
+def render_autotuner_config(spec: SwarmSpec, node: str, router: str) -> str:
+    return to_yaml(autotuner_config(spec, node, router), f"swarm-autotuner configuration for {node}")

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from policies.local_runner import ResourceSnapshot
-from swarm.plan.offline import EXIT_CLEAN, EXIT_VIOLATION, PlanResult, check_policies, offline_plan
+from swarm.plan.offline import EXIT_CLEAN, EXIT_VIOLATION, PlanResult, check_policies, offline_plan, snapshot_of
 from swarm.policy_config import policy_config
 from swarm.stack_config import StackConfig
 from tests.policies.mutations import MUTATIONS, check_mutation
@@ -22,13 +22,7 @@ def plan(prod_config: StackConfig) -> PlanResult:
 
 @pytest.fixture(scope="module")
 def snapshots(plan: PlanResult) -> list[ResourceSnapshot]:
-    return [
-        ResourceSnapshot(urn=r.urn, type=r.type, name=r.name, props=dict(r.inputs), parent=r.parent,
-                         protect=r.protect, dependencies=list(r.dependencies),
-                         property_dependencies={k: list(v) for k, v in r.property_dependencies.items()},
-                         provider_urn=r.provider)
-        for r in plan.resources
-    ]
+    return [snapshot_of(r) for r in plan.resources]
 
 
 def test_prod_has_no_mandatory_violation(plan: PlanResult) -> None:
