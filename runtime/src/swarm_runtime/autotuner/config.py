@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from swarm_runtime.config_errors import validation_lines
 from swarm_runtime.secrets import read_secret
 
 __all__ = [
@@ -134,11 +135,7 @@ class ConfigError(ValueError):
 
 
 def _format(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "<root>"
-        lines.append(f"{path}: {err['msg']}")
-    return "invalid autotuner config:\n  " + "\n  ".join(lines)
+    return "invalid autotuner config:\n  " + "\n  ".join(validation_lines(exc, root="<root>"))
 
 
 def parse_config(data: Any) -> AutotunerConfig:

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from swarm_runtime.config_errors import validation_lines
+
 __all__ = [
     "AffinityConfig",
     "BackendConfig",
@@ -143,11 +145,7 @@ class ConfigError(Exception):
 
 def format_validation_error(exc: ValidationError) -> str:
     """One line per problem: ``key.path: message``."""
-    lines = []
-    for err in exc.errors():
-        path = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        lines.append(f"{path}: {err['msg']}")
-    return "\n".join(lines)
+    return "\n".join(validation_lines(exc))
 
 
 def load_config(path: str | Path) -> RouterConfig:
