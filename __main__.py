@@ -1,13 +1,14 @@
-"""ai-swarm's Pulumi program: read config, build the swarm, export outputs. Nothing else."""
+"""ai-swarm's Pulumi program: config → validated spec → SwarmPlan → Swarm → outputs. Nothing else."""
 
 import pulumi
 
-from components.config_source import stack_config_from_runtime
+from components.config_source import config_secrets, stack_config_from_pulumi
 from components.outputs import export_outputs
-from components.swarm import Swarm, SwarmArgs
+from components.swarm import CONFIG, Swarm, SwarmArgs
+from swarm.plan import build_plan
 from swarm.stack_config import build_spec
 
-spec = build_spec(stack_config_from_runtime())
-swarm = Swarm("ai-swarm", SwarmArgs(spec=spec))
-export_outputs(spec, swarm)
-pulumi.log.info(f"ai-swarm: {len(spec.nodes)} nodes, {len(spec.inference)} vLLM deployments")
+plan = build_plan(build_spec(stack_config_from_pulumi()))
+swarm = Swarm("ai-swarm", SwarmArgs(plan=plan, config_secrets=config_secrets(plan.secret_sources(CONFIG))))
+export_outputs(plan)
+pulumi.log.info(f"ai-swarm: {len(plan.spec.nodes)} nodes, {len(plan.services)} containers")

@@ -18,7 +18,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from swarm.plan.offline import offline_plan  # noqa: E402
+from swarm.offline.offline import offline_plan  # noqa: E402
 from swarm.stack_config import StackConfig, read_stack_file  # noqa: E402
 
 

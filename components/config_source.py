@@ -1,29 +1,47 @@
-"""Read the stack's configuration from the Pulumi runtime into the shape `swarm` validates."""
+"""Read the stack's configuration through `pulumi.Config` into the shape `swarm` validates.
+
+Structured keys arrive with `get_object`; secret keys are never read as plain values here:
+validation only needs to know they are set and secure, and the program asks for them with
+`require_secret` (`config_secrets`), so they stay secret Outputs end to end.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from typing import Any
 
+import pulumi
 import pulumi.runtime.config as runtime_config
 
-from swarm.stack_config import StackConfig
+from swarm.errors import NAMESPACE
+from swarm.stack_config import OFFLINE_SECRET_PLACEHOLDER, STRUCTURED_KEYS, StackConfig
 
 
-def stack_config_from_runtime() -> StackConfig:
-    """All config of this stack as `StackConfig`; structured values arrive as JSON text."""
+def stack_config_from_pulumi() -> StackConfig:
+    """Every `ai-swarm:` key of this stack: structured values parsed, secure ones withheld."""
+    config = pulumi.Config(NAMESPACE)
     values: dict[str, Any] = {}
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    for key, raw in merged.items():
-        values[key] = _decode(raw)
-    secure = frozenset(key for key in values if runtime_config.is_config_secret(key))
-    return StackConfig(values, secure, "pulumi config")
+    secure: set[str] = set()
+    for key in _declared_keys():
+        namespace, _, name = key.partition(":")
+        if namespace != NAMESPACE:
+            continue
+        if runtime_config.is_config_secret(key):
+            secure.add(key)
+            values[key] = OFFLINE_SECRET_PLACEHOLDER  # presence only; the value comes via require_secret
+        elif name in STRUCTURED_KEYS:
+            values[key] = config.get_object(name)
+        else:
+            values[key] = config.get(name)
+    return StackConfig(values, frozenset(secure), "pulumi config")
 
 
-def _decode(raw: Any) -> Any:
-    if isinstance(raw, str) and raw[:1] in "[{":
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return raw
-    return raw
+def config_secrets(keys: Iterable[str]) -> dict[str, pulumi.Output[str]]:
+    """The operator-set secrets the plan needs, as secret Outputs (fails on a missing one)."""
+    config = pulumi.Config(NAMESPACE)
+    return {key: config.require_secret(key) for key in keys}
+
+
+def _declared_keys() -> list[str]:
+    # Key names only (the SDK has no public listing); values are read through pulumi.Config.
+    return sorted({*runtime_config.get_config_env(), *runtime_config.CONFIG.get()})

@@ -1,36 +1,40 @@
-"""The whole swarm: one NodeRuntime per node, then the services placed on them."""
+"""The whole swarm: a loop over the plan. One NodeRuntime per node, one ServiceContainer per
+planned service, the images they run and the secrets they receive."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 
-from components.autotuner import SwarmAutotuner, SwarmAutotunerArgs
+from components.images import NodeImages
 from components.node_runtime import NodeRuntime, NodeRuntimeArgs
-from components.router import SwarmRouter, SwarmRouterArgs
-from components.runtime_image import RuntimeImage, RuntimeImageArgs
 from components.secrets import GeneratedSecrets, GeneratedSecretsArgs
-from swarm.model import SwarmSpec
-from swarm.render import rendered_files
-from swarm.render.runtime import router_host_port, router_service
+from components.service_container import ServiceContainer, ServiceContainerArgs
+from swarm.kinds import TYPE_SWARM
+from swarm.plan.types import SwarmPlan
 
-GENERATED_SECRETS = ("router-api-key", "router-admin-key")
+GENERATED = "generated:"
+CONFIG = "config:"
 
 
 @dataclass(frozen=True)
 class SwarmArgs:
-    spec: SwarmSpec
+    plan: SwarmPlan
+    config_secrets: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    """Operator-set secrets (`pulumi config set --secret KEY`) by key, as secret Outputs."""
 
 
 class Swarm(pulumi.ComponentResource):
-    """Everything `pulumi up` manages for one stack, built from a validated `SwarmSpec`."""
+    """Everything `pulumi up` manages for one stack, built from a `SwarmPlan`."""
 
     nodes: dict[str, NodeRuntime]
+    services: dict[str, ServiceContainer]
 
     def __init__(self, name: str, args: SwarmArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("swarm:index:Swarm", name, None, opts)
-        spec = args.spec
+        super().__init__(TYPE_SWARM, name, None, opts)
+        plan = args.plan
         child = pulumi.ResourceOptions(parent=self)
         self.nodes = {
             node_name: NodeRuntime(
@@ -38,51 +42,21 @@ class Swarm(pulumi.ComponentResource):
                 NodeRuntimeArgs(node=node_name, ssh_user=node.ssh_user, tailscale_ip=node.tailscale_ip),
                 opts=child,
             )
-            for node_name, node in spec.nodes.items()
+            for node_name, node in plan.spec.nodes.items()
         }
-        self._runtime(spec, child)
-        self.register_outputs({})
-
-    def _runtime(self, spec: SwarmSpec, child: pulumi.ResourceOptions) -> None:
-        """swarm-router on its node and an autotuner on every GPU node that serves a model."""
-        files = rendered_files(spec)
-        router_name = router_service(spec)
-        if router_name is None or "swarm-router/router.yaml" not in files:
-            return
-        secrets = GeneratedSecrets("runtime-secrets", GeneratedSecretsArgs(GENERATED_SECRETS), opts=child)
-        images: dict[str, RuntimeImage] = {}
-
-        def image_on(node: str) -> pulumi.Output[str]:
-            if node not in images:
-                images[node] = RuntimeImage(
-                    f"{node}-runtime",
-                    RuntimeImageArgs(arch=spec.nodes[node].arch, provider=self.nodes[node].provider),
-                    opts=pulumi.ResourceOptions(parent=self.nodes[node]),
-                )
-            return images[node].image_name
-
-        service = spec.services[router_name]
-        SwarmRouter(
-            f"{service.node}-router",
-            SwarmRouterArgs(
-                service=router_name, node=service.node, tailscale_ip=spec.nodes[service.node].tailscale_ip,
-                host_port=router_host_port(spec, router_name), config_yaml=files["swarm-router/router.yaml"],
-                image=image_on(service.node), api_key=secrets.values["router-api-key"],
-                admin_key=secrets.values["router-admin-key"], runtime=self.nodes[service.node],
-            ),
-            opts=pulumi.ResourceOptions(parent=self.nodes[service.node]),
-        )
-        for node_name, node in spec.gpu_nodes().items():
-            config = files.get(f"swarm-autotuner/{node_name}.yaml")
-            if config is None:
-                continue
-            SwarmAutotuner(
-                f"{node_name}-autotuner",
-                SwarmAutotunerArgs(
-                    node=node_name, tailscale_ip=node.tailscale_ip, host_port=spec.agents.autotuner_port,
-                    gpu_ids=tuple(str(gpu.index) for gpu in node.gpus), config_yaml=config,
-                    image=image_on(node_name), admin_key=secrets.values["router-admin-key"],
-                    runtime=self.nodes[node_name],
-                ),
-                opts=pulumi.ResourceOptions(parent=self.nodes[node_name]),
+        generated = GeneratedSecrets("swarm-secrets", GeneratedSecretsArgs(plan.secret_sources(GENERATED)),
+                                     opts=child)
+        secrets = {f"{GENERATED}{key}": value for key, value in generated.values.items()}
+        secrets.update({f"{CONFIG}{key}": value for key, value in args.config_secrets.items()})
+        images = {node: NodeImages(node, runtime, plan.spec.nodes[node].arch) for node, runtime in self.nodes.items()}
+        self.services = {
+            service.name: ServiceContainer(
+                service.name,
+                ServiceContainerArgs(plan=service, runtime=self.nodes[service.node],
+                                     image=images[service.node].reference(service.image),
+                                     secrets={s.source: secrets[s.source] for s in service.secret_files}),
+                opts=pulumi.ResourceOptions(parent=self.nodes[service.node]),
             )
+            for service in plan.services
+        }
+        self.register_outputs({})

@@ -35,6 +35,8 @@ from pulumi_policy.proxy import (
     UnknownValueError,
 )
 
+from swarm.kinds import LABEL_KIND, LABEL_NODE
+
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
 
@@ -139,7 +141,12 @@ def labels(props: Mapping[str, Any]) -> dict[str, str]:
 
 
 def node_of(props: Mapping[str, Any], provider_urn: str | None = None) -> str | None:
-    return labels(props).get("ai-swarm.node") or provider_urn
+    return labels(props).get(LABEL_NODE) or provider_urn
+
+
+def kind_of(props: Mapping[str, Any]) -> str | None:
+    """The container's service kind (`ai-swarm.kind` label), the key of reviewed exceptions."""
+    return labels(props).get(LABEL_KIND)
 
 
 # --- building policies -------------------------------------------------------------------
@@ -153,6 +160,7 @@ class Finding(NamedTuple):
     message: str
     urn: str | None = None
     name: str | None = None
+    kind: str | None = None
 
 
 StackCheck = Callable[[list[PolicyResource], Mapping[str, Any]], Iterable[Finding]]
@@ -163,11 +171,17 @@ ALLOW_SCHEMA = {
     "default": [],
     "description": "Resource logical names (fnmatch patterns) for which this policy is waived.",
 }
+ALLOW_KINDS_SCHEMA = {
+    "type": "array",
+    "items": {"type": "string"},
+    "default": [],
+    "description": "Service kinds (the containers' ai-swarm.kind label) for which this policy is waived.",
+}
 
 
 def schema(**properties: dict[str, Any]) -> PolicyConfigSchema:
     """A config schema that always carries the ``allow`` list."""
-    return PolicyConfigSchema(properties={"allow": ALLOW_SCHEMA, **properties})
+    return PolicyConfigSchema(properties={"allow": ALLOW_SCHEMA, "allow_kinds": ALLOW_KINDS_SCHEMA, **properties})
 
 
 def config_with_defaults(policy: Any, given: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -181,8 +195,10 @@ def config_with_defaults(policy: Any, given: Mapping[str, Any] | None) -> dict[s
     return merged
 
 
-def is_allowed(name: str | None, config: Mapping[str, Any]) -> bool:
+def is_allowed(name: str | None, config: Mapping[str, Any], kind: str | None = None) -> bool:
     patterns = config.get("allow") or []
+    if kind is not None and kind in (config.get("allow_kinds") or []):
+        return True
     return name is not None and any(fnmatch.fnmatchcase(name, str(p)) for p in patterns)
 
 
@@ -213,10 +229,11 @@ def resource_rule(
         if args.resource_type not in wanted:
             return
         cfg = config_with_defaults(policy, args.get_config())
-        messages = list(check(plain(args.props), cfg))
+        props = plain(args.props)
+        messages = list(check(props, cfg))
         if not messages:
             return
-        if is_allowed(args.name, cfg):
+        if is_allowed(args.name, cfg, kind_of(props) if isinstance(props, Mapping) else None):
             _waive(args, report_violation, name, [Finding(m, args.urn, args.name) for m in messages])
             return
         for message in messages:
@@ -242,7 +259,7 @@ def stack_rule(
     def validate(args: StackValidationArgs, report_violation: Any) -> None:
         cfg = config_with_defaults(policy, args.get_config())
         findings = list(check(list(args.resources), cfg))
-        waived = [f for f in findings if is_allowed(f.name, cfg)]
+        waived = [f for f in findings if is_allowed(f.name, cfg, f.kind)]
         for finding in findings:
             if finding not in waived:
                 report_violation(finding.message, finding.urn)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._props import CONTAINER, dig, fully_known, items, labels, resource_rule
+from swarm.kinds import LABEL_NODE
+
+from ._props import CONTAINER, dig, fully_known, items, kind_of, labels, resource_rule
 
 Props = dict[str, Any]
 Config = Mapping[str, Any]
@@ -18,7 +20,7 @@ def nvidia_requests(props: Props) -> list[Mapping[str, Any]]:
 
 def check_inventory(props: Props, cfg: Config) -> Iterator[str]:
     inventory: Mapping[str, Any] = cfg["gpu_inventory"] or {}
-    node = labels(props).get("ai-swarm.node")
+    node = labels(props).get(LABEL_NODE)
     if props.get("gpus"):
         yield "gpus=... requests GPUs implicitly; use device_requests with driver='nvidia' and device_ids."
     requests = nvidia_requests(props)
@@ -43,7 +45,7 @@ def check_inventory(props: Props, cfg: Config) -> Iterator[str]:
 
 
 def check_vllm_gpu(props: Props, _: Config) -> Iterator[str]:
-    if labels(props).get("ai-swarm.kind") != "vllm" or not fully_known(props.get("deviceRequests")):
+    if kind_of(props) != "vllm" or not fully_known(props.get("deviceRequests")):
         return
     caps = {str(c).lower() for r in nvidia_requests(props) for c in items(dig(r, "capabilities", default=[]))}
     if "gpu" not in caps:

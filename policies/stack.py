@@ -11,12 +11,16 @@ from typing import Any
 
 from pulumi_policy import PolicyResource
 
+from swarm.kinds import LABEL_VOLUME_ROLE, VOLUME_ROLE_GENERATED
+
 from ._props import (
     CONTAINER,
     VOLUME,
     Finding,
     items,
+    kind_of,
     known,
+    labels,
     node_of,
     number,
     props_of,
@@ -30,11 +34,15 @@ ANY_IP = {"", "0.0.0.0", "::", "[::]"}
 
 def check_protected(resources: list[PolicyResource], cfg: Config) -> Iterator[Finding]:
     for r in resources:
-        if r.resource_type in cfg["stateful_types"] and not r.opts.protect:
-            kind = r.resource_type.rsplit(":", 1)[-1]
-            yield Finding(f"{kind} {r.name!r} holds state but is not protected; create it with "
-                          "opts=ResourceOptions(protect=True) (or allow-list a scratch volume).",
-                          r.urn, r.name)
+        if r.resource_type not in cfg["stateful_types"] or r.opts.protect:
+            continue
+        props = props_of(r)
+        if labels(props).get(LABEL_VOLUME_ROLE) == VOLUME_ROLE_GENERATED:
+            continue  # holds only files the program writes again on every create
+        kind = r.resource_type.rsplit(":", 1)[-1]
+        yield Finding(f"{kind} {r.name!r} holds state but is not protected; create it with "
+                      "opts=ResourceOptions(protect=True) (or allow-list a scratch volume).",
+                      r.urn, r.name, kind_of(props))
 
 
 def _bindings(resource: PolicyResource) -> list[tuple[str, int, str]]:

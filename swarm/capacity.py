@@ -14,7 +14,9 @@ are GiB (2^30 bytes), as `nvidia-smi` reports them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from swarm.model import Deployment, ModelSpec, SwarmSpec
 
@@ -136,3 +138,36 @@ def plan_capacity(spec: SwarmSpec) -> list[GpuCapacity]:
             table.append(GpuCapacity(node_name, gpu.index, gpu.model, gpu.vram_gb,
                                      settings.utilization_ceiling, instances))
     return table
+
+
+def capacity_rows(capacity: Iterable[GpuCapacity]) -> list[dict[str, Any]]:
+    return [
+        {
+            "gpu": gpu.label,
+            "node": gpu.node,
+            "index": gpu.index,
+            "model": gpu.gpu_model,
+            "total_gib": round(gpu.total_gib, 3),
+            "ceiling": gpu.ceiling,
+            "utilization_sum": gpu.utilization_sum,
+            "headroom_gib": round(gpu.headroom_gib, 3),
+            "instances": [
+                {
+                    "deployment": i.deployment,
+                    "model": i.model,
+                    "utilization": i.utilization,
+                    "share_gib": round(i.share_gib, 3),
+                    "weights_gib": round(i.weights_gib, 3),
+                    "reserve_gib": round(i.reserve_gib, 3),
+                    "kv_gib": round(i.kv_gib, 3),
+                    "kv_cache_dtype": i.kv_cache_dtype,
+                    "kv_tokens": i.kv_tokens,
+                    "max_model_len": i.max_model_len,
+                    "full_sequences": round(i.full_sequences, 3),
+                    "fits": i.fits,
+                }
+                for i in gpu.instances
+            ],
+        }
+        for gpu in capacity
+    ]

@@ -8,14 +8,14 @@ instances must fit (see `swarm.capacity`).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import get_args
 
 from swarm.capacity import plan_capacity
 from swarm.errors import Issue, key_path
-from swarm.model import ServiceKind, SwarmSpec
+from swarm.kinds import CONFIGURED_KINDS
+from swarm.model import SwarmSpec
 from swarm.ports import published_ports
 
-SERVICE_KINDS = frozenset(get_args(ServiceKind))
+SERVICE_KINDS = frozenset(CONFIGURED_KINDS)
 
 
 def check_spec(spec: SwarmSpec) -> list[Issue]:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from swarm.diagram import render_mermaid
 from swarm.errors import SpecError
-from swarm.plan.engine import REPO_ROOT
-from swarm.plan.offline import EXIT_INVALID, offline_plan
-from swarm.plan.report import plan_json, plan_text
-from swarm.render import rendered_files
+from swarm.offline.engine import REPO_ROOT
+from swarm.offline.offline import EXIT_INVALID, offline_plan
+from swarm.offline.report import plan_json, plan_text
+from swarm.plan import build_plan
 from swarm.stack_config import StackConfig, build_spec, read_stack_file
 
 
@@ -57,7 +57,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     try:
         config, _ = _stack_source(args)
-        files = rendered_files(build_spec(config))
+        files = build_plan(build_spec(config)).files()
     except SpecError as exc:
         return _report_invalid(exc, False)
     out = Path(args.out)
@@ -80,7 +80,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_diagram(args: argparse.Namespace) -> int:
     try:
         config, _ = _stack_source(args)
-        print(render_mermaid(build_spec(config)), end="")
+        print(render_mermaid(build_plan(build_spec(config))), end="")
     except SpecError as exc:
         return _report_invalid(exc, False)
     return 0

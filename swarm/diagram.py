@@ -1,64 +1,52 @@
-"""`python -m swarm diagram`: a Mermaid flowchart of nodes, services and request flows."""
+"""`python -m swarm diagram`: a Mermaid flowchart of nodes, placed services and their flows.
+
+Everything comes from the plan: a service appears only if a container is planned for it,
+and an arrow only where a service module declared a flow.
+"""
 
 from __future__ import annotations
 
-from swarm.model import SwarmSpec
+from swarm.kinds import EXTERNAL_PREFIX, USER_FACING_KINDS
+from swarm.plan.types import ServicePlan, SwarmPlan
 
-# Request flows between service kinds (client kind -> server kind), drawn when both are placed.
-FLOWS: tuple[tuple[str, str, str], ...] = (
-    ("open-webui", "litellm", "OpenAI API"),
-    ("sillytavern", "litellm", "OpenAI API"),
-    ("gpt-researcher", "litellm", "OpenAI API"),
-    ("litellm", "redis", "cache"),
-    ("litellm", "postgres", "keys, spend"),
-    ("litellm", "swarm-router", "local models"),
-    ("open-webui", "qdrant", "RAG"),
-    ("gpt-researcher", "qdrant", "RAG"),
-    ("grafana", "prometheus", "queries"),
-    ("grafana", "loki", "logs"),
-    ("prometheus", "alertmanager", "alerts"),
-)
-UI_KINDS = ("open-webui", "sillytavern", "gpt-researcher")
+SHAPES = {"vllm": ('[["', '"]]'), "swarm-autotuner": ('("', '")'), "node-exporter": ('("', '")'),
+          "gpu-exporter": ('("', '")'), "log-shipper": ('("', '")')}
 
 
 def _id(name: str) -> str:
-    return name.replace("-", "_")
+    return name.replace("-", "_").replace(":", "_").replace("/", "_").replace(".", "_")
 
 
-def render_mermaid(spec: SwarmSpec) -> str:
+def _label(service: ServicePlan) -> str:
+    port = f" :{service.ports[0].host}" if service.ports else " (private)"
+    kind = "" if service.kind == service.name else f" ({service.kind})"
+    adopted = " (adopted)" if service.stateful and service.kind == "qdrant" else ""
+    return f"{service.name}{kind}{port}{adopted}"
+
+
+def render_mermaid(plan: SwarmPlan) -> str:
+    spec = plan.spec
     lines = ["flowchart LR", '  users(["people and API clients"])']
-    by_kind: dict[str, list[str]] = {}
-    for name in spec.services:
-        by_kind.setdefault(spec.service_kind(name), []).append(name)
     for node_name, node in spec.nodes.items():
         gpus = ", ".join(f"{gpu.model} {gpu.vram_gb:g} GB" for gpu in node.gpus)
         title = f"{node_name} · {node.role} · {node.arch} · {node.tailscale_ip}" + (f" · {gpus}" if gpus else "")
         lines.append(f'  subgraph {_id(node_name)}["{title}"]')
-        for name, service in spec.services.items():
-            if service.node == node_name:
-                port = f" :{service.port}" if service.port else " (private)"
-                adopted = " (adopted)" if service.adopt else ""
-                lines.append(f'    {_id(name)}["{name}{port}{adopted}"]')
-        for name, deployment in spec.inference.items():
-            if deployment.node == node_name:
-                lines.append(f'    {_id(name)}[["vLLM {name}: {deployment.model} :{deployment.port}"]]')
-        if node.gpus:
-            lines.append(f'    {_id(node_name)}_autotuner("swarm-autotuner :{spec.agents.autotuner_port}")')
+        for service in plan.on_node(node_name):
+            opening, closing = SHAPES.get(service.kind, ('["', '"]'))
+            lines.append(f"    {_id(service.name)}{opening}{_label(service)}{closing}")
         lines.append("  end")
-    if spec.providers:
+    external = sorted({flow.target for flow in plan.flows if flow.target.startswith(EXTERNAL_PREFIX)})
+    if external:
         lines.append('  subgraph external["external providers"]')
-        lines.extend(f'    {_id(name)}_api["{name}"]' for name in spec.providers)
+        lines.extend(f'    {_id(target)}["{target.removeprefix(EXTERNAL_PREFIX)}"]' for target in external)
         lines.append("  end")
-    for kind in UI_KINDS:
-        lines.extend(f"  users --> {_id(name)}" for name in by_kind.get(kind, []))
-    lines.extend(f"  users -->|API key| {_id(name)}" for name in by_kind.get("litellm", []))
-    for client, server, label in FLOWS:
-        for source in by_kind.get(client, []):
-            lines.extend(f"  {_id(source)} -->|{label}| {_id(target)}" for target in by_kind.get(server, []))
-    for router in by_kind.get("swarm-router", []):
-        lines.extend(f"  {_id(router)} --> {_id(name)}" for name in spec.inference)
-        for node_name in spec.gpu_nodes():
-            lines.append(f"  {_id(node_name)}_autotuner -.->|concurrency cap| {_id(router)}")
-    for gateway in by_kind.get("litellm", []):
-        lines.extend(f"  {_id(gateway)} -.->|fallback| {_id(name)}_api" for name in spec.providers)
+    for service in plan.services:
+        if service.kind in USER_FACING_KINDS and service.ports:
+            lines.append(f"  users --> {_id(service.name)}")
+    for flow in plan.flows:
+        arrow = "-.->" if flow.target.startswith(EXTERNAL_PREFIX) or flow.purpose in _CONTROL else "-->"
+        lines.append(f"  {_id(flow.source)} {arrow}|{flow.purpose}| {_id(flow.target)}")
     return "\n".join(lines) + "\n"
+
+
+_CONTROL = frozenset({"concurrency cap", "vLLM metrics", "scrape", "logs"})

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from swarm.kinds import ServiceKind
+
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 PositiveGb = Annotated[float, Field(gt=0)]
@@ -132,12 +134,6 @@ class Deployment(Strict):
     ttft_target_s: Annotated[float, Field(gt=0, le=600)] = 1.0
 
 
-ServiceKind = Literal[
-    "litellm", "postgres", "redis", "swarm-router", "open-webui", "sillytavern", "gpt-researcher",
-    "qdrant", "prometheus", "grafana", "alertmanager", "loki",
-]
-
-
 class Service(Strict):
     """Where a platform service runs and which host port it publishes (None: private network only)."""
 
@@ -178,6 +174,8 @@ class CapacitySettings(Strict):
     utilization_ceiling: Annotated[float, Field(gt=0, le=1)] = 0.95
     runtime_reserve_gb: Annotated[float, Field(ge=0)] = 1.5
     quantization_overhead: Annotated[float, Field(ge=0, le=1)] = 0.05
+    os_reserve_gb: Annotated[float, Field(ge=0)] = 2.0
+    """RAM kept for the OS, Docker and page cache on every node, on top of the containers' limits."""
 
 
 class SwarmSpec(Strict):

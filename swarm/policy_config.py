@@ -1,51 +1,53 @@
-"""Policy-pack configuration derived from the stack model.
+"""Policy-pack configuration derived from the plan.
 
 The same mapping is passed to the policies by the offline plan and rendered to
 `policy/policy-config.json` for `pulumi preview --policy-pack policies
 --policy-pack-config <file>`, so both runs judge with the same GPU inventory and the same
-per-resource exceptions.
+reviewed exceptions. Exceptions are keyed on the kind label (`ai-swarm.kind`), never on
+resource names.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swarm.model import SwarmSpec
+
+if TYPE_CHECKING:
+    from swarm.plan.types import SwarmPlan
 
 
 @dataclass(frozen=True)
 class PolicyException:
-    """A legitimate, reviewed exception: `policy` is waived for resources named like `resources`."""
+    """A reviewed exception: `policy` is waived for containers whose kind label is `kind`."""
 
     policy: str
-    resources: str
+    kind: str
     reason: str
 
 
-EXCEPTIONS: tuple[PolicyException, ...] = (
-    PolicyException(
-        "image-digest-pinned", "*-router-container",
-        "the runtime image is built on the node itself (no registry), so it has a version tag but no digest"),
-    PolicyException(
-        "image-digest-pinned", "*-autotuner-container",
-        "the runtime image is built on the node itself (no registry), so it has a version tag but no digest"),
-)
+EXCEPTIONS: tuple[PolicyException, ...] = ()
 
 
 def gpu_inventory(spec: SwarmSpec) -> dict[str, list[int]]:
     return {name: [gpu.index for gpu in node.gpus] for name, node in spec.nodes.items() if node.gpus}
 
 
-def policy_config(spec: SwarmSpec) -> dict[str, dict[str, Any]]:
-    config: dict[str, dict[str, Any]] = {"gpu-device-inventory": {"gpu_inventory": gpu_inventory(spec)}}
+def policy_config(plan: SwarmPlan) -> dict[str, dict[str, Any]]:
+    placed = {service.kind for service in plan.services}
+    config: dict[str, dict[str, Any]] = {"gpu-device-inventory": {"gpu_inventory": gpu_inventory(plan.spec)}}
     for exception in EXCEPTIONS:
-        config.setdefault(exception.policy, {}).setdefault("allow", []).append(exception.resources)
+        if exception.kind in placed:
+            config.setdefault(exception.policy, {}).setdefault("allow_kinds", []).append(exception.kind)
     return config
 
 
-def exception_reason(policy: str, resource_name: str) -> str | None:
-    """Why `policy` is waived for `resource_name`, if an exception covers it."""
-    return next((e.reason for e in EXCEPTIONS
-                 if e.policy == policy and fnmatch.fnmatchcase(resource_name, e.resources)), None)
+def render_policy_config(plan: SwarmPlan) -> str:
+    return json.dumps(policy_config(plan), indent=2, sort_keys=True) + "\n"
+
+
+def exception_reason(policy: str, kind: str | None) -> str | None:
+    """Why `policy` is waived for containers of `kind`, if an exception covers it."""
+    return next((e.reason for e in EXCEPTIONS if e.policy == policy and e.kind == kind), None)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from swarm.plan.engine import CapturedResource, CapturedRun, run_program
+from swarm.offline.engine import CapturedResource, CapturedRun, run_program
 from swarm.render import rendered_files
 from swarm.stack_config import StackConfig, build_spec, read_stack_file
 from tests.swarm.conftest import REPO

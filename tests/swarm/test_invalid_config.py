@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from swarm.plan import offline
-from swarm.plan.offline import EXIT_INVALID, offline_plan
+from swarm.offline import offline
+from swarm.offline.offline import EXIT_INVALID, offline_plan
 from tests.swarm.conftest import REPO, config_of
 
 N = "ai-swarm:nodes"

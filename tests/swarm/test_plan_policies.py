@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from policies.local_runner import ResourceSnapshot
-from swarm.plan.offline import EXIT_CLEAN, EXIT_VIOLATION, PlanResult, check_policies, offline_plan, snapshot_of
+from swarm.offline.offline import EXIT_CLEAN, EXIT_VIOLATION, PlanResult, check_policies, offline_plan, snapshot_of
 from swarm.policy_config import policy_config
 from swarm.stack_config import StackConfig
 from tests.policies.mutations import MUTATIONS, check_mutation

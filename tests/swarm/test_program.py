@@ -8,8 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from swarm.plan.engine import CapturedRun, run_program
-from swarm.plan.report import group_by_node
+from swarm.offline.engine import CapturedRun, run_program
+from swarm.offline.report import group_by_node
 from swarm.stack_config import StackConfig
 from tests.swarm.conftest import REPO
 

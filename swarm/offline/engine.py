@@ -60,6 +60,9 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.typ == "docker:index/remoteImage:RemoteImage":
             state.setdefault("imageId", state.get("name"))
             state.setdefault("repoDigest", state.get("name"))
+        if args.typ == "docker:index/image:Image":
+            # A built image's digest: content-addressed on the node; a stand-in under mocks.
+            state.setdefault("repoDigest", f"{state.get('imageName')}@sha256:{'0' * 64}")
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:

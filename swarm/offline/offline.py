@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from swarm.capacity import GpuCapacity, plan_capacity
+from swarm.capacity import GpuCapacity
 from swarm.errors import Issue, SpecError
 from swarm.model import SwarmSpec
-from swarm.plan.engine import CapturedResource, run_program
+from swarm.offline.engine import CapturedResource, run_program
+from swarm.plan import SwarmPlan, build_plan
 from swarm.policy_config import policy_config
 from swarm.stack_config import OFFLINE_SECRET_PLACEHOLDER, StackConfig, build_spec, required_secrets
 
@@ -23,6 +24,7 @@ EXIT_CLEAN, EXIT_VIOLATION, EXIT_INVALID = 0, 1, 2
 class PlanResult:
     stack: str
     spec: SwarmSpec | None = None
+    plan: SwarmPlan | None = None
     resources: list[CapturedResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     capacity: list[GpuCapacity] = field(default_factory=list)
@@ -51,23 +53,24 @@ def offline_plan(config: StackConfig, stack: str) -> PlanResult:
     result = PlanResult(stack=stack)
     try:
         spec = build_spec(config)
+        plan = build_plan(spec)
     except SpecError as exc:
         result.issues = list(exc.issues)
         return result
-    result.spec = spec
+    result.spec, result.plan = spec, plan
     values, secure = _with_secret_placeholders(config, spec, result.notes)
     run = run_program(values, secure, stack)
     result.resources, result.outputs = run.resources, run.outputs
-    result.capacity = plan_capacity(spec)
-    result.verdicts = check_policies(spec, run.resources)
+    result.capacity = list(plan.capacity)
+    result.verdicts = check_policies(plan, run.resources)
     return result
 
 
-def check_policies(spec: SwarmSpec, resources: list[CapturedResource]) -> list[Any]:
+def check_policies(plan: SwarmPlan, resources: list[CapturedResource]) -> list[Any]:
     """Run the policy pack's own policy objects over the captured registrations."""
     from policies.local_runner import run_policies
 
-    return run_policies([snapshot_of(r) for r in resources], policy_config(spec))
+    return run_policies([snapshot_of(r) for r in resources], policy_config(plan))
 
 
 def snapshot_of(resource: CapturedResource) -> Any:

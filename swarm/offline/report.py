@@ -6,13 +6,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from swarm.capacity import GpuCapacity
-from swarm.plan.engine import CapturedResource
-from swarm.plan.offline import PlanResult
+from swarm.capacity import GpuCapacity, capacity_rows
+from swarm.kinds import LABEL_KIND, LABEL_NODE, TYPE_NODE
+from swarm.offline.engine import CapturedResource
+from swarm.offline.offline import PlanResult
 from swarm.policy_config import exception_reason
 
 SWARM_WIDE = "(swarm-wide)"
-NODE_COMPONENT = "swarm:node:NodeRuntime"
+NODE_COMPONENT = TYPE_NODE
 
 
 def node_of(resource: CapturedResource, by_urn: dict[str, CapturedResource]) -> str:
@@ -25,7 +26,7 @@ def node_of(resource: CapturedResource, by_urn: dict[str, CapturedResource]) -> 
             return node_of(by_urn[current.provider], by_urn)
         current = by_urn.get(current.parent or "")
     for label in resource.inputs.get("labels") or []:
-        if isinstance(label, dict) and label.get("label") == "ai-swarm.node":
+        if isinstance(label, dict) and label.get("label") == LABEL_NODE:
             return str(label.get("value"))
     return SWARM_WIDE
 
@@ -37,39 +38,6 @@ def group_by_node(resources: Iterable[CapturedResource]) -> dict[str, list[Captu
     for resource in resources:
         groups[node_of(resource, by_urn)].append(resource)
     return dict(groups)
-
-
-def capacity_rows(capacity: Iterable[GpuCapacity]) -> list[dict[str, Any]]:
-    return [
-        {
-            "gpu": gpu.label,
-            "node": gpu.node,
-            "index": gpu.index,
-            "model": gpu.gpu_model,
-            "total_gib": round(gpu.total_gib, 3),
-            "ceiling": gpu.ceiling,
-            "utilization_sum": gpu.utilization_sum,
-            "headroom_gib": round(gpu.headroom_gib, 3),
-            "instances": [
-                {
-                    "deployment": i.deployment,
-                    "model": i.model,
-                    "utilization": i.utilization,
-                    "share_gib": round(i.share_gib, 3),
-                    "weights_gib": round(i.weights_gib, 3),
-                    "reserve_gib": round(i.reserve_gib, 3),
-                    "kv_gib": round(i.kv_gib, 3),
-                    "kv_cache_dtype": i.kv_cache_dtype,
-                    "kv_tokens": i.kv_tokens,
-                    "max_model_len": i.max_model_len,
-                    "full_sequences": round(i.full_sequences, 3),
-                    "fits": i.fits,
-                }
-                for i in gpu.instances
-            ],
-        }
-        for gpu in capacity
-    ]
 
 
 def _verdict_dict(verdict: Any) -> dict[str, Any]:
@@ -108,6 +76,7 @@ def plan_text(result: PlanResult) -> str:
         return "\n".join(lines)
     lines.extend(_resource_lines(result))
     lines.extend(_capacity_lines(result.capacity))
+    lines.extend(_memory_lines(result))
     lines.extend(_policy_lines(result))
     if result.notes:
         lines.append("")
@@ -157,6 +126,26 @@ def _capacity_lines(capacity: list[GpuCapacity]) -> list[str]:
     return lines
 
 
+def _memory_lines(result: PlanResult) -> list[str]:
+    if result.plan is None:
+        return []
+    lines = ["", "RAM budget per node (MB; container memory limits + OS reserve):"]
+    for budget in result.plan.memory:
+        shares = ", ".join(f"{name} {mb}" for name, mb in sorted(budget.shares.items(), key=lambda kv: -kv[1]))
+        lines.append(f"  {budget.node:<15} {budget.used_mb:>6} of {budget.ram_mb:>6} "
+                     f"(OS reserve {budget.reserve_mb}; {shares or 'no containers'})")
+    return lines
+
+
+def _kind_by_urn(result: PlanResult) -> dict[str, str]:
+    kinds = {}
+    for resource in result.resources:
+        for label in resource.inputs.get("labels") or []:
+            if isinstance(label, dict) and label.get("label") == LABEL_KIND:
+                kinds[resource.urn] = str(label.get("value"))
+    return kinds
+
+
 def _short(urn: str | None) -> str:
     return urn.rsplit("::", 1)[-1] if urn else "(stack)"
 
@@ -168,7 +157,8 @@ def _policy_lines(result: PlanResult) -> list[str]:
                  f"{len(result.exceptions)} allow-listed exception(s)"]
     for verdict in [*mandatory, *advisory]:
         lines.append(f"  [{verdict.level}] {verdict.policy} on {_short(verdict.urn)}: {verdict.message}")
+    kinds = _kind_by_urn(result)
     for verdict in result.exceptions:
-        reason = exception_reason(verdict.policy, _short(verdict.urn)) or "allow-listed in the policy config"
+        reason = exception_reason(verdict.policy, kinds.get(verdict.urn or "")) or "allow-listed in the policy config"
         lines.append(f"  [allowed] {verdict.policy} on {_short(verdict.urn)}: {reason}")
     return lines
