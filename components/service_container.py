@@ -86,12 +86,12 @@ def _labels(plan: ServicePlan) -> tuple[tuple[str, str], ...]:
 
 
 def _uploads(plan: ServicePlan, secrets: Mapping[str, pulumi.Output[str]]) -> list[docker.ContainerUploadArgs]:
-    owner = dict(owner="0", group=plan.gid, permissions=FILE_MODE)
-    uploads = [docker.ContainerUploadArgs(file=plan.file_path(f), content=f.content, **owner) for f in plan.files]
-    for secret in plan.secret_files:
-        uploads.append(docker.ContainerUploadArgs(file=secret_path(secret.name), content=secrets[secret.source],
-                                                  **owner))
-    return uploads
+    def upload(path: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:
+        return docker.ContainerUploadArgs(file=path, content=content, owner="0", group=plan.gid,
+                                          permissions=FILE_MODE)
+
+    return [*(upload(plan.file_path(f), f.content) for f in plan.files),
+            *(upload(secret_path(s.name), secrets[s.source]) for s in plan.secret_files)]
 
 
 def _container_args(plan: ServicePlan, runtime: NodeRuntime, args: ServiceContainerArgs,

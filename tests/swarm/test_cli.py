@@ -54,12 +54,12 @@ def test_render_of_an_invalid_stack_writes_nothing(tmp_path) -> None:
 def test_readme_embeds_the_generated_diagram() -> None:
     diagram = _cli("diagram").stdout
     assert "subgraph starlord" in diagram
-    assert "swarm_router --> thanos_backup" in diagram
+    assert "swarm_router -->|OpenAI API| thanos_backup" in diagram
     assert diagram.strip() in (REPO / "README.md").read_text()
 
 
 def test_plan_json_redacts_secret_inputs() -> None:
     report = json.loads(_cli("plan", "--json").stdout)
-    router = next(r for r in report["resources"] if r["name"] == "oracle-router-container")
+    router = next(r for r in report["resources"] if r["name"] == "swarm-router-container")
     assert "uploads" in router["secret_inputs"]
     assert router["inputs"]["uploads"] == "[secret]"

@@ -8,15 +8,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from swarm.offline.engine import CapturedRun, run_program
+from swarm.offline.engine import run_program
 from swarm.offline.report import group_by_node
 from swarm.stack_config import StackConfig
 from tests.swarm.conftest import REPO
-
-
-@pytest.fixture(scope="module")
-def prod_run(prod_config: StackConfig) -> CapturedRun:
-    return run_program(prod_config.values, prod_config.secure_keys, "prod")
 
 
 def _by_type(resources, type_token):

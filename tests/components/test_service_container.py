@@ -1,0 +1,122 @@
+"""The generic ServiceContainer as the program deploys it (under the mock engine)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.service_container import FILE_MODE
+from swarm.offline.engine import CapturedResource, CapturedRun
+from swarm.plan import SwarmPlan
+
+CONTAINER = "docker:index/container:Container"
+VOLUME = "docker:index/volume:Volume"
+
+
+@pytest.fixture
+def run(prod_run: CapturedRun) -> CapturedRun:
+    return prod_run
+
+
+@pytest.fixture
+def plan(prod_plan: SwarmPlan) -> SwarmPlan:
+    return prod_plan
+
+
+def _container(run: CapturedRun, service: str) -> CapturedResource:
+    return next(r for r in run.resources if r.type == CONTAINER and r.name == f"{service}-container")
+
+
+def _uploads(resource: CapturedResource) -> dict[str, dict[str, Any]]:
+    return {upload["file"]: upload for upload in resource.inputs.get("uploads") or []}
+
+
+def test_every_file_a_container_receives_equals_its_render_twin(run: CapturedRun, plan: SwarmPlan) -> None:
+    rendered = plan.files()
+    checked = 0
+    for service in plan.services:
+        uploads = _uploads(_container(run, service.name))
+        for planned in service.files:
+            assert uploads[service.file_path(planned)]["content"] == rendered[planned.render_path]
+            checked += 1
+    assert checked >= 3
+
+
+def test_files_land_in_volumes_because_the_root_is_read_only(run: CapturedRun, plan: SwarmPlan) -> None:
+    for service in plan.services:
+        container = _container(run, service.name)
+        assert container.inputs["readOnly"] is True
+        mounted = {v["containerPath"]: v for v in container.inputs.get("volumes") or []}
+        for path in _uploads(container):
+            directory = path.rsplit("/", 1)[0]
+            assert directory in mounted, f"{service.name}: {path} is not inside a mounted volume"
+            assert not mounted[directory].get("readOnly"), "the engine refuses uploads into read-only volumes"
+
+
+def test_uploads_are_readable_by_the_container_group_only(run: CapturedRun, plan: SwarmPlan) -> None:
+    for service in plan.services:
+        for upload in _uploads(_container(run, service.name)).values():
+            assert (upload["owner"], upload["group"], upload["permissions"]) == ("0", service.gid, FILE_MODE)
+
+
+def test_generated_keys_are_secret_outputs_and_never_env(run: CapturedRun) -> None:
+    router = _container(run, "swarm-router")
+    uploads = _uploads(router)
+    assert set(uploads) >= {"/run/secrets/router-api-key", "/run/secrets/router-admin-key"}
+    assert any(path.startswith("uploads") for path in router.secret_paths), router.secret_paths
+    assert not any("KEY" in env for env in router.inputs.get("envs") or [])
+    passwords = {r.name for r in run.resources if r.type == "random:index/randomPassword:RandomPassword"}
+    assert {"swarm-secrets-router-api-key", "swarm-secrets-router-admin-key"} <= passwords
+
+
+def test_router_runs_on_the_gateway_with_its_port_on_the_tailnet(run: CapturedRun) -> None:
+    router = _container(run, "swarm-router")
+    assert router.inputs["ports"] == [{"internal": 9000.0, "external": 9000.0, "ip": "100.96.197.84",
+                                       "protocol": "tcp"}]
+    assert router.inputs["command"] == ["swarm-router", "--config", "/etc/swarm/router.yaml"]
+    oracle_docker = next(r for r in run.resources if r.name == "oracle-docker")
+    assert router.provider == oracle_docker.urn
+
+
+@pytest.mark.parametrize(("node", "ip"), [("starlord", "100.72.73.3"), ("thanos", "100.122.12.54")])
+def test_autotuner_on_every_gpu_node_sees_gpus_for_nvml_only(run: CapturedRun, node: str, ip: str) -> None:
+    tuner = _container(run, f"swarm-autotuner-{node}")
+    assert tuner.inputs["deviceRequests"] == [{"driver": "nvidia", "deviceIds": ["0"], "capabilities": ["utility"]}]
+    assert tuner.inputs["ports"][0]["ip"] == ip
+
+
+def test_no_autotuner_on_the_gateway(plan: SwarmPlan) -> None:
+    assert not [s for s in plan.on_node("oracle") if s.kind == "swarm-autotuner"]
+
+
+def test_every_container_is_hardened(run: CapturedRun, plan: SwarmPlan) -> None:
+    for service in plan.services:
+        props = _container(run, service.name).inputs
+        assert props["user"] == service.user and service.uid != "0"
+        assert props["capabilities"]["drops"] == ["ALL"]
+        assert props["securityOpts"] == ["no-new-privileges:true"]
+        assert props["logOpts"] == {"max-size": "10m", "max-file": "3"}
+        assert props["healthcheck"]["tests"][0] == "CMD"
+        assert props["memory"] == service.memory_mb > 0
+        assert props["restart"] == "unless-stopped"
+
+
+def test_generated_file_volumes_are_labelled_and_data_volumes_protected(run: CapturedRun) -> None:
+    for volume in (r for r in run.resources if r.type == VOLUME):
+        labels = {entry["label"]: entry["value"] for entry in volume.inputs["labels"]}
+        role = labels["ai-swarm.volume-role"]
+        assert role in {"generated", "data"}
+        assert volume.protect == (role == "data"), volume.name
+
+
+def test_runtime_image_is_built_per_node_with_relative_paths_and_run_by_digest(run: CapturedRun) -> None:
+    images = {r.name: r for r in run.resources if r.type == "docker:index/image:Image"}
+    assert images["oracle-swarm-runtime-0-1-0-image"].inputs["build"]["platform"] == "linux/arm64"
+    assert images["starlord-swarm-runtime-0-1-0-image"].inputs["build"]["platform"] == "linux/amd64"
+    for image in images.values():
+        assert image.inputs["skipPush"] is True
+        assert image.inputs["build"]["context"] == "runtime"
+        assert image.inputs["build"]["dockerfile"] == "runtime/Dockerfile"
+    router = _container(run, "swarm-router")
+    assert "@sha256:" in router.inputs["image"]  # the digest: a rebuild changes it and rolls the container
