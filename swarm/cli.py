@@ -1,4 +1,4 @@
-"""Command line: `python -m swarm plan | render | diagram` (ARCHITECTURE.md contracts 1 and 2)."""
+"""Command line: `python -m swarm plan | render | diagram | outputs` (ARCHITECTURE.md contracts 1, 2, 5)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from swarm.errors import SpecError
 from swarm.offline.engine import REPO_ROOT
 from swarm.offline.offline import EXIT_INVALID, offline_plan
 from swarm.offline.report import plan_json, plan_text
+from swarm.outputs import build_outputs
+from swarm.outputs_cli import parse_outputs, write_outputs
 from swarm.plan import build_plan
 from swarm.stack_config import StackConfig, build_spec, read_stack_file
 
@@ -86,6 +88,20 @@ def cmd_diagram(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outputs(args: argparse.Namespace) -> int:
+    try:
+        if args.source == "-":
+            outputs = parse_outputs(sys.stdin.read(), "stdin")
+        else:
+            config, _ = _stack_source(args)
+            outputs = build_outputs(build_plan(build_spec(config)))
+    except SpecError as exc:
+        print(f"swarm outputs: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    write_outputs(outputs, args.format, sys.stdout)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m swarm", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     diagram = commands.add_parser("diagram", help="print a Mermaid diagram of nodes, services and flows")
     _add_source(diagram)
     diagram.set_defaults(handler=cmd_diagram)
+    outputs = commands.add_parser("outputs", help="stack outputs for client tools (JSON or KEY=value lines)")
+    _add_source(outputs)
+    outputs.add_argument("--from", dest="source", choices=["plan", "-"], default="plan",
+                         help="'-': read `pulumi stack output --json` from stdin; 'plan' (default): the offline plan")
+    outputs.add_argument("--format", choices=["json", "env"], default="json")
+    outputs.set_defaults(handler=cmd_outputs)
     return parser
 
 

@@ -51,6 +51,25 @@ class Disk(Strict):
     purpose: Literal["model-cache", "data", "system"] = "data"
 
 
+class OciImage(Strict):
+    """The platform image an OCI node boots, found by OS, version and shape at deploy time."""
+
+    operating_system: str = "Canonical Ubuntu"
+    version: str = "24.04"
+    display_name_regex: str | None = None
+    """Narrows the lookup (default for Ubuntu: the full, non-minimal aarch64 image)."""
+    override_id: str | None = Field(default=None, pattern=r"^ocid1\.image\.")
+    """Pin one image OCID instead of the newest match (e.g. to hold back an upgrade)."""
+
+
+class AlwaysFreeLimits(Strict):
+    """Oracle's Always Free allowance per tenancy; Oracle changes it, so it is config."""
+
+    a1_ocpus: Annotated[float, Field(gt=0)] = 4
+    a1_memory_gb: PositiveGb = 24
+    storage_gb: Annotated[int, Field(gt=0)] = 200
+
+
 class OciInstance(Strict):
     """How a node that this program creates in Oracle Cloud is sized (Always Free by default)."""
 
@@ -58,6 +77,21 @@ class OciInstance(Strict):
     ocpus: Annotated[float, Field(gt=0)] = 4
     memory_gb: PositiveGb = 24
     boot_volume_gb: Annotated[int, Field(ge=50)] = 200
+    compartment_id: str | None = Field(default=None, pattern=r"^ocid1\.(compartment|tenancy)\.")
+    """Where the node's resources go; unset, `pulumi up` refuses (preview uses a placeholder)."""
+    availability_domain: str | None = None
+    """Unset: the compartment's first availability domain."""
+    vcn_cidr: str = "10.42.0.0/16"
+    subnet_cidr: str = "10.42.0.0/24"
+    image: OciImage = OciImage()
+    ssh_public_key: str | None = Field(
+        default=None, pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,2}( \S.*)?$")
+    """The deploy user's public key (not a secret); unset, `pulumi up` refuses."""
+    allow_direct_udp: bool = False
+    """Open UDP 41641 to the world for direct Tailscale connections (never needed: DERP relays work)."""
+    exceed_always_free: bool = False
+    """Explicit opt-in to go beyond `always_free` (paid resources)."""
+    always_free: AlwaysFreeLimits = AlwaysFreeLimits()
 
 
 class Node(Strict):
@@ -178,6 +212,21 @@ class CapacitySettings(Strict):
     """RAM kept for the OS, Docker and page cache on every node, on top of the containers' limits."""
 
 
+class Tailnet(Strict):
+    """How the tailnet policy and auth keys are generated (swarm/oracle/acl.py)."""
+
+    tag_prefix: str = Field(default="ai-swarm", pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+    """Node tags are `tag:<prefix>-<node>`; the Pulumi runner's is `tag:<prefix>-runner`."""
+    tag_owners: tuple[str, ...] = Field(default=("autogroup:admin",), min_length=1)
+    operators: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = ()
+    """Users (login emails) of `group:<prefix>-operators`, who reach the user-facing UIs."""
+    operators_ssh: bool = False
+    """Also let the operators reach every node's SSH (the runner always can)."""
+    key_expiry_hours: Annotated[int, Field(ge=1, le=2160)] = 24
+    overwrite_existing_acl: bool = False
+    """Replace a tailnet policy that was edited by hand (else import it first; see the runbook)."""
+
+
 class SwarmSpec(Strict):
     """The whole swarm. Field types are checked here; cross-references in `swarm.checks`."""
 
@@ -188,6 +237,7 @@ class SwarmSpec(Strict):
     providers: dict[Name, ExternalProvider] = {}
     agents: Agents = Agents()
     capacity: CapacitySettings = CapacitySettings()
+    tailnet: Tailnet = Tailnet()
 
     def service_kind(self, name: str) -> str:
         service = self.services[name]

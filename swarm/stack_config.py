@@ -18,7 +18,7 @@ from swarm.checks import check_spec
 from swarm.errors import NAMESPACE, Issue, SpecError, issues_from_validation, key_path, raise_if
 from swarm.model import LITERAL_SECRET, SECRET_NAME, SwarmSpec
 
-STRUCTURED_KEYS = ("nodes", "models", "inference", "services", "providers", "agents", "capacity")
+STRUCTURED_KEYS = ("nodes", "models", "inference", "services", "providers", "agents", "capacity", "tailnet")
 OFFLINE_SECRET_PLACEHOLDER = "offline-placeholder-not-a-secret"
 
 

@@ -17,7 +17,7 @@ def test_every_kind_has_exactly_one_registry_entry() -> None:
 
 def test_each_module_declares_the_kind_it_is_registered_under() -> None:
     for kind, module in REGISTRY.items():
-        assert module.KIND == kind
+        assert kind == module.KIND
 
 
 def test_planned_services_carry_registered_kinds_and_unique_names(prod_plan: SwarmPlan) -> None:
