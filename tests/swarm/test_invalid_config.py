@@ -94,6 +94,8 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      _set(N, "starlord", "gpus", value=[{"index": 0, "model": "a", "vram_gb": 24},
                                         {"index": 0, "model": "b", "vram_gb": 24}]),
      f"{N}.starlord", "duplicate GPU index"),
+    ("containers over a node's RAM", _set(N, "thanos", "ram_gb", value=2), f"{N}.thanos.ram_gb",
+     "containers' limits plus the OS reserve need"),
     ("OCI provisioning without sizing", _delete(N, "oracle", "oci"), f"{N}.oracle", "oci: required"),
     ("invalid node name", lambda v: v[N].__setitem__("Star_Lord", v[N].pop("starlord")), f"{N}.Star_Lord",
      "should match pattern"),
