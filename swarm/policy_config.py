@@ -13,7 +13,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from swarm.adopt import adopted_resource_name, adoption_step
 from swarm.model import SwarmSpec
+from swarm.oracle.node import TAILSCALE_UDP_PORT
 
 if TYPE_CHECKING:
     from swarm.plan.types import SwarmPlan
@@ -28,7 +30,34 @@ class PolicyException:
     reason: str
 
 
-EXCEPTIONS: tuple[PolicyException, ...] = ()
+_ROOT_IMAGE = ("the published image is built to run as root and owns its data directory as root (a fresh "
+               "volume copies that ownership), so another uid cannot write its data; it runs with every "
+               "capability dropped, no-new-privileges and its port on the tailnet only")
+_WRITES_APP_DIR = "writes into its application directory at start (see its module); data lives on retained volumes"
+
+EXCEPTIONS: tuple[PolicyException, ...] = (
+    PolicyException("container-non-root-user", "open-webui", _ROOT_IMAGE),
+    PolicyException("container-non-root-user", "pipelines", _ROOT_IMAGE),
+    PolicyException("container-non-root-user", "sillytavern", _ROOT_IMAGE),
+    PolicyException("container-non-root-user", "sillytavern-extras", _ROOT_IMAGE),
+    PolicyException("container-read-only-rootfs", "open-webui", "Open WebUI " + _WRITES_APP_DIR),
+    PolicyException("container-read-only-rootfs", "pipelines",
+                    "Pipelines pip-installs each pipeline's requirements into the image at start"),
+    PolicyException("container-read-only-rootfs", "sillytavern", "SillyTavern " + _WRITES_APP_DIR),
+    PolicyException("container-read-only-rootfs", "sillytavern-extras", "Extras " + _WRITES_APP_DIR),
+    PolicyException("container-read-only-rootfs", "gpt-researcher", "GPT Researcher " + _WRITES_APP_DIR),
+)
+
+_ADOPTED = ("an adopted container is imported exactly as it runs (swarm.adopt): changing this input forces a "
+            "replacement, which Pulumi refuses for an imported, protected container; step (b) of the adoption "
+            "(remove adopt.container_id) replaces it with the hardened definition")
+ADOPTED_EXCEPTIONS: tuple[tuple[str, str], ...] = tuple((policy, _ADOPTED) for policy in (
+    "container-non-root-user", "container-drop-all-capabilities", "container-no-new-privileges",
+    "container-read-only-rootfs", "container-memory-limit", "container-restart-policy",
+    "container-healthcheck", "container-log-rotation", "image-tag-pinned", "image-digest-pinned",
+))
+"""Waived while a container is in adoption step (a), for that container's resource only. An adopted
+container carries no kind label (labels are replace-forcing), so these match its resource name."""
 
 
 def gpu_inventory(spec: SwarmSpec) -> dict[str, list[int]]:
@@ -38,9 +67,17 @@ def gpu_inventory(spec: SwarmSpec) -> dict[str, list[int]]:
 def policy_config(plan: SwarmPlan) -> dict[str, dict[str, Any]]:
     placed = {service.kind for service in plan.services}
     config: dict[str, dict[str, Any]] = {"gpu-device-inventory": {"gpu_inventory": gpu_inventory(plan.spec)}}
+    if any(node.oci and node.oci.allow_direct_udp for node in plan.spec.nodes.values()):
+        # Tailscale's direct WireGuard port, opened on purpose by `oci.allow_direct_udp`.
+        config["oci-no-public-ingress"] = {"allowed_udp_ports": [TAILSCALE_UDP_PORT]}
     for exception in EXCEPTIONS:
         if exception.kind in placed:
             config.setdefault(exception.policy, {}).setdefault("allow_kinds", []).append(exception.kind)
+    for service in plan.services:
+        step = adoption_step(plan.spec, service.name)
+        if step is not None and step.phase == "adopt":
+            for policy, _ in ADOPTED_EXCEPTIONS:
+                config.setdefault(policy, {}).setdefault("allow", []).append(adopted_resource_name(service.name))
     return config
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.output import Unknown
 from pulumi.runtime import mocks, rpc, settings, stack
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.sync_await import _sync_await
@@ -66,7 +67,50 @@ class _Mocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+        fake = _FAKE_LOOKUPS.get(args.token)
+        # An empty failure list, not None: MockMonitor.Invoke iterates it (pulumi 3.272).
+        return (fake(dict(args.args)) if fake else {}), []
+
+
+def _fake_images(args: dict[str, Any]) -> dict[str, Any]:
+    """One platform image matching the query, shaped like `oci.core.get_images`' answer."""
+    version = str(args.get("operatingSystemVersion") or "24.04")
+    image: dict[str, Any] = {
+        "agentFeatures": [], "baseImageId": "", "billableSizeInGbs": "0", "compartmentId": "",
+        "createImageAllowed": True, "definedTags": {}, "displayName": f"Canonical-Ubuntu-{version}-aarch64-2026.11.0-0",
+        "freeformTags": {}, "id": f"ocid1.image.oc1..offline-ubuntu-{version}-aarch64", "imageSourceDetails": [],
+        "instanceId": "", "launchMode": "PARAVIRTUALIZED", "launchOptions": [], "listingType": "NONE",
+        "operatingSystem": args.get("operatingSystem") or "Canonical Ubuntu", "operatingSystemVersion": version,
+        "sizeInMbs": "47694", "state": "AVAILABLE", "timeCreated": "2026-11-01T00:00:00Z",
+    }
+    return {**args, "id": "offline-images", "images": [image]}
+
+
+def _fake_availability_domains(args: dict[str, Any]) -> dict[str, Any]:
+    compartment = str(args.get("compartmentId") or "")
+    return {**args, "id": "offline-ads", "availabilityDomains": [
+        {"compartmentId": compartment, "id": "ocid1.availabilitydomain.oc1..offline-1", "name": "Offline:EU-AD-1"}]}
+
+
+def _fake_devices(args: dict[str, Any]) -> dict[str, Any]:
+    """The stack's configured nodes as tailnet devices (hostname = node name, address = tailscale_ip)."""
+    nodes = pulumi.Config(PROJECT).get_object("nodes") or {}
+    devices = [{
+        "addresses": [str(node.get("tailscale_ip"))], "authorized": True, "blocksIncomingConnections": False,
+        "clientVersion": "1.90.0", "created": "2026-01-01T00:00:00Z", "expires": "2027-01-01T00:00:00Z",
+        "hostname": name, "id": f"offline-device-{name}", "isExternal": False, "keyExpiryDisabled": False,
+        "lastSeen": "2026-11-30T00:00:00Z", "machineKey": "", "name": f"{name}.offline.ts.net",
+        "nodeId": f"offline-node-{name}", "nodeKey": "", "os": "linux", "tags": [], "tailnetLockError": "",
+        "tailnetLockKey": "", "updateAvailable": False, "user": "operator@offline",
+    } for name, node in nodes.items() if isinstance(node, dict)]
+    return {**args, "id": "offline-devices", "devices": devices}
+
+
+_FAKE_LOOKUPS: dict[str, Any] = {
+    "oci:Core/getImages:getImages": _fake_images,
+    "oci:Identity/getAvailabilityDomains:getAvailabilityDomains": _fake_availability_domains,
+    "tailscale:index/getDevices:getDevices": _fake_devices,
+}
 
 
 class _CapturingMonitor(mocks.MockMonitor):
@@ -110,7 +154,7 @@ def _unwrap_secrets(value: Any, path: str, secret_paths: list[str], redact: bool
     if isinstance(value, list):
         return [_unwrap_secrets(child, f"{path}[{index}]", secret_paths, redact)
                 for index, child in enumerate(value)]
-    if value is rpc.UNKNOWN:
+    if value is rpc.UNKNOWN or isinstance(value, Unknown):
         return None
     return value
 

@@ -7,20 +7,21 @@ from collections.abc import Iterable
 from typing import Any
 
 from swarm.capacity import GpuCapacity, capacity_rows
-from swarm.kinds import LABEL_KIND, LABEL_NODE, TYPE_NODE
+from swarm.kinds import LABEL_KIND, LABEL_NODE, TYPE_NODE, TYPE_OCI_NODE
 from swarm.offline.engine import CapturedResource
 from swarm.offline.offline import PlanResult
 from swarm.policy_config import exception_reason
 
 SWARM_WIDE = "(swarm-wide)"
-NODE_COMPONENT = TYPE_NODE
+# Components named after the node they build or reach.
+NODE_COMPONENTS = frozenset({TYPE_NODE, TYPE_OCI_NODE})
 
 
 def node_of(resource: CapturedResource, by_urn: dict[str, CapturedResource]) -> str:
     """The node a resource lives on: its NodeRuntime ancestor, its provider's node, or a label."""
     current: CapturedResource | None = resource
     while current is not None:
-        if current.type == NODE_COMPONENT:
+        if current.type in NODE_COMPONENTS:
             return current.name
         if current.provider and current.provider in by_urn:
             return node_of(by_urn[current.provider], by_urn)
