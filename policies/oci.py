@@ -29,6 +29,7 @@ SECURITY_LIST = "oci:Core/securityList:SecurityList"
 DEFAULT_SECURITY_LIST = "oci:Core/defaultSecurityList:DefaultSecurityList"
 VCN = "oci:Core/vcn:Vcn"
 BLOCK_VOLUME = "oci:Core/volume:Volume"
+NSG_RULE = "oci:Core/networkSecurityGroupSecurityRule:NetworkSecurityGroupSecurityRule"
 WORLD = {"0.0.0.0/0", "::/0"}
 PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "all"}
 
@@ -41,8 +42,21 @@ def _port_range(rule: Mapping[str, Any], key: str) -> tuple[float, float] | None
     return (low or 1, high or low or 65535) if (low or high) else None
 
 
+def _ingress_rules(props: Props) -> list[Any]:
+    """Security-list rules, or one NSG rule reshaped like them (its ports sit in destinationPortRange)."""
+    if "direction" not in props:
+        return list(items(props.get("ingressSecurityRules")))
+    if str(props.get("direction")).upper() != "INGRESS":
+        return []
+    rule = dict(props)
+    for key in ("tcpOptions", "udpOptions"):
+        options = props.get(key)
+        rule[key] = options.get("destinationPortRange") if isinstance(options, Mapping) else None
+    return [rule]
+
+
 def check_ingress(props: Props, cfg: Config) -> Iterator[str]:
-    for rule in items(props.get("ingressSecurityRules")):
+    for rule in _ingress_rules(props):
         if not isinstance(rule, Mapping) or str(rule.get("source") or "") not in WORLD:
             continue
         protocol = PROTOCOLS.get(str(rule.get("protocol")).lower(), str(rule.get("protocol")))
@@ -119,7 +133,7 @@ PORTS = {"type": "array", "items": {"type": "integer"}, "default": []}
 
 POLICIES = [
     resource_rule("oci-no-public-ingress", "No 0.0.0.0/0 ingress except allow-listed ports (CKV_OCI_19).",
-                  [SECURITY_LIST, DEFAULT_SECURITY_LIST], check_ingress,
+                  [SECURITY_LIST, DEFAULT_SECURITY_LIST, NSG_RULE], check_ingress,
                   allowed_tcp_ports=PORTS | {"description": "TCP ports that may be open to 0.0.0.0/0."},
                   allowed_udp_ports=PORTS | {"description": "UDP ports that may be open (e.g. 41641)."},
                   allow_icmp={"type": "boolean", "default": True, "description": "Accept world ICMP."}),

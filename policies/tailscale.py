@@ -26,6 +26,7 @@ Config = Mapping[str, Any]
 
 ACL = "tailscale:index/acl:Acl"
 KEY = "tailscale:index/tailnetKey:TailnetKey"
+DEVICE_TAGS = "tailscale:index/deviceTags:DeviceTags"
 TAG = re.compile(r"tag:[A-Za-z0-9][A-Za-z0-9-]*")
 _STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*|/\*.*?\*/', re.DOTALL)
 _TRAILING_COMMA = re.compile(r",(\s*[\]}])")
@@ -136,11 +137,12 @@ def check_key_tags_owned(resources: list[PolicyResource], _: Config) -> Iterator
         owned |= owned_tags(document or {})
     if not acls:
         return
-    for key in (r for r in resources if r.resource_type == KEY):
-        missing = sorted(set(_strings(props_of(key).get("tags"))) - owned)
+    for tagged in (r for r in resources if r.resource_type in (KEY, DEVICE_TAGS)):
+        missing = sorted(set(_strings(props_of(tagged).get("tags"))) - owned)
+        what = "auth key" if tagged.resource_type == KEY else "device"
         if missing:
-            yield Finding(f"auth key tags {missing} have no tagOwners entry in the ACL; add them.",
-                          key.urn, key.name)
+            yield Finding(f"{what} tags {missing} have no tagOwners entry in the ACL; add them.",
+                          tagged.urn, tagged.name)
 
 
 POLICIES = [
@@ -155,6 +157,6 @@ POLICIES = [
     resource_rule("tailscale-key-expiry", "Auth keys expire within a bounded time.", KEY, check_key_expiry,
                   max_expiry_days=number_setting("Longest accepted key lifetime (days).", 90),
                   default_expiry_days=number_setting("Tailscale's default when expiry is unset (days).", 90)),
-    stack_rule("tailscale-key-tags-owned", "Every auth key tag is owned in the managed ACL.",
+    stack_rule("tailscale-key-tags-owned", "Every auth key and device tag is owned in the managed ACL.",
                check_key_tags_owned),
 ]

@@ -1,0 +1,39 @@
+"""Helpers for the Oracle node and tailnet tests: plans from edited prod config, a required tool."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from swarm.plan import SwarmPlan, build_plan
+from swarm.stack_config import build_spec
+from tests.swarm.conftest import config_of
+
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ0ZXN0LWtleS1ub3QtcmVhbC1ub3QtdXNlZA== operator@laptop"
+COMPARTMENT = "ocid1.compartment.oc1..aaaaaaaatestcompartment"
+
+
+def plan_of(values: dict[str, Any], edit: Callable[[dict[str, Any]], None] | None = None) -> SwarmPlan:
+    if edit is not None:
+        edit(values)
+    return build_plan(build_spec(config_of(values)))
+
+
+def oracle_oci(values: dict[str, Any]) -> dict[str, Any]:
+    oci: dict[str, Any] = values["ai-swarm:nodes"]["oracle"]["oci"]
+    return oci
+
+
+def require_tool(name: str) -> str:
+    """The tool's path; outside CI a missing tool skips with the reason, in CI it fails."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (scripts/ci-deps.sh installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
