@@ -1,34 +1,88 @@
 """The one generic component: a `ServicePlan` turned into Docker resources on its node.
 
-How files reach a container whose root filesystem is read-only: the provider creates the
-container, copies every upload through the engine's archive API, then starts it, and the
-engine refuses to extract into a read-only root unless the destination is a mounted volume.
-So each container with files gets a volume at its `config_dir`, and one with credentials a
-volume at `/run/secrets`; uploads land in those volumes, owned by root and readable by the
-container's group only (0440). Secrets come from secret Outputs and stay secret in state.
+How files reach a container whose root filesystem is read-only. The provider creates a
+container, copies every upload with `CopyToContainer(id, "/", tar)`, then starts it; the
+engine checks the copy's *destination* `/`, which is never a volume, so a read-only root
+refuses every upload ("container rootfs is marked read-only"), volumes or not
+(tests/engine shows it on a real dockerd). So the files go through a loader:
+
+- a volume at the plan's `config_dir` and one at `/run/secrets`;
+- `<name>-files`: a container of the same image that is created and never started
+  (`start=False`, `must_run=False`, no network), with a writable root and those two volumes
+  read-write; it receives the uploads, owned by root and readable by the service's group only
+  (0440). Secrets come from secret Outputs and stay secret in state;
+- the service container mounts the two volumes read-only and carries the loader's ID as a
+  label, so a changed file (a new loader) replaces the service container too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pulumi
 import pulumi_docker as docker
 
 from components.node_runtime import NodeRuntime
 from swarm.kinds import (
+    LABEL_FILES,
     LABEL_KIND,
     LABEL_NODE,
+    LABEL_ROLE,
     LABEL_SERVICE,
     LABEL_VOLUME_ROLE,
+    ROLE_FILES,
     TYPE_SERVICE,
     VOLUME_ROLE_DATA,
     VOLUME_ROLE_GENERATED,
 )
 from swarm.plan.types import SECRETS_DIR, Mount, ServicePlan, secret_path
 
+FILE_OWNER = "0"
+LOADER_MEMORY_MB = 16
 FILE_MODE = "0440"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file the provider copies into the container after create, before start (plain data)."""
+
+    path: str
+    owner: str
+    group: str
+    mode: str
+    content: str | None = None
+    """A rendered file's exact text; None for a secret."""
+    secret_source: str | None = None
+    """For a secret: the `SecretFile.source` whose value is the content."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How a plan's files reach its container. The component and tests/engine both read this.
+
+    `mounts`: the service container's (the plan's own, then the config and secrets volumes,
+    read-only); `loader_mounts`: the loader's (the same two volumes, read-write); `uploads`:
+    what the loader receives."""
+
+    mounts: tuple[Mount, ...]
+    loader_mounts: tuple[Mount, ...]
+    uploads: tuple[Upload, ...]
+
+
+def delivery(plan: ServicePlan) -> Delivery:
+    files: list[Mount] = []
+    if plan.files:
+        files.append(Mount(target=plan.config_dir, volume=f"{plan.container_name}-config"))
+    if plan.secret_files:
+        files.append(Mount(target=SECRETS_DIR, volume=f"{plan.container_name}-secrets"))
+    uploads = [
+        *(Upload(plan.file_path(f), FILE_OWNER, plan.gid, FILE_MODE, content=f.content) for f in plan.files),
+        *(Upload(secret_path(s.name), FILE_OWNER, plan.gid, FILE_MODE, secret_source=s.source)
+          for s in plan.secret_files),
+    ]
+    mounts = (*plan.mounts, *(replace(m, read_only=True) for m in files))
+    return Delivery(mounts, tuple(files), tuple(uploads))
 
 
 @dataclass(frozen=True)
@@ -44,26 +98,33 @@ class ServiceContainerArgs:
 
 class ServiceContainer(pulumi.ComponentResource):
     container: docker.Container
+    loader: docker.Container | None
     volumes: dict[str, docker.Volume]
 
     def __init__(self, name: str, args: ServiceContainerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_SERVICE, name, None, opts)
         plan, runtime = args.plan, args.runtime
+        planned = delivery(plan)
         self.volumes = {}
-        mounts = list(plan.mounts)
-        if plan.files:
-            mounts.append(Mount(target=plan.config_dir, volume=f"{plan.container_name}-config"))
-        if plan.secret_files:
-            mounts.append(Mount(target=SECRETS_DIR, volume=f"{plan.container_name}-secrets"))
-        for mount in mounts:
+        for mount in planned.mounts:
             if mount.volume is not None:
                 self.volumes[mount.volume] = self._volume(name, plan, mount, runtime)
+        volumes = list(self.volumes.values())
+        self.loader = None
+        labels: list[tuple[str, pulumi.Input[str]]] = list(_labels(plan))
+        if planned.uploads:
+            self.loader = docker.Container(
+                f"{name}-files",
+                _loader_args(plan, args, planned),
+                opts=pulumi.ResourceOptions(parent=self, provider=runtime.provider, depends_on=volumes,
+                                            additional_secret_outputs=["uploads"] if plan.secret_files else None),
+            )
+            labels.append((LABEL_FILES, self.loader.id))
         self.container = docker.Container(
             f"{name}-container",
-            _container_args(plan, runtime, args, mounts),
+            _container_args(plan, runtime, args, planned.mounts, labels),
             opts=pulumi.ResourceOptions(
-                parent=self, provider=runtime.provider, depends_on=list(self.volumes.values()),
-                additional_secret_outputs=["uploads"] if plan.secret_files else None,
+                parent=self, provider=runtime.provider, depends_on=volumes,
                 protect=plan.stateful, retain_on_delete=plan.stateful, import_=args.import_id,
             ),
         )
@@ -85,17 +146,49 @@ def _labels(plan: ServicePlan) -> tuple[tuple[str, str], ...]:
     return ((LABEL_NODE, plan.node), (LABEL_SERVICE, plan.name), (LABEL_KIND, plan.kind))
 
 
+def _volume_args(mounts: tuple[Mount, ...]) -> list[docker.ContainerVolumeArgs] | None:
+    return [docker.ContainerVolumeArgs(container_path=m.target, volume_name=m.volume, host_path=m.host_path,
+                                       read_only=m.read_only or None) for m in mounts] or None
+
+
+def _loader_args(plan: ServicePlan, args: ServiceContainerArgs, planned: Delivery) -> docker.ContainerArgs:
+    """A container that only holds the volumes while the provider copies the uploads in."""
+    return docker.ContainerArgs(
+        name=f"{plan.container_name}-files",
+        image=args.image,
+        command=["true"],
+        start=False,
+        must_run=False,
+        user=plan.user,
+        read_only=False,  # the engine refuses copies into a read-only root; nothing ever runs here
+        capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+        security_opts=["no-new-privileges:true"],
+        network_mode="none",
+        memory=LOADER_MEMORY_MB,
+        restart="no",
+        healthcheck=docker.ContainerHealthcheckArgs(tests=["NONE"]),
+        log_driver="json-file",
+        log_opts={"max-size": "1m", "max-file": "1"},
+        volumes=_volume_args(planned.loader_mounts),
+        uploads=_uploads(plan, args.secrets),
+        labels=[docker.ContainerLabelArgs(label=label, value=value)
+                for label, value in (*_labels(plan), (LABEL_ROLE, ROLE_FILES))],
+    )
+
+
 def _uploads(plan: ServicePlan, secrets: Mapping[str, pulumi.Output[str]]) -> list[docker.ContainerUploadArgs]:
-    def upload(path: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:
-        return docker.ContainerUploadArgs(file=path, content=content, owner="0", group=plan.gid,
-                                          permissions=FILE_MODE)
+    def content(upload: Upload) -> pulumi.Input[str]:
+        if upload.content is not None:
+            return upload.content
+        assert upload.secret_source is not None
+        return secrets[upload.secret_source]
 
-    return [*(upload(plan.file_path(f), f.content) for f in plan.files),
-            *(upload(secret_path(s.name), secrets[s.source]) for s in plan.secret_files)]
+    return [docker.ContainerUploadArgs(file=u.path, content=content(u), owner=u.owner, group=u.group,
+                                       permissions=u.mode) for u in delivery(plan).uploads]
 
 
-def _container_args(plan: ServicePlan, runtime: NodeRuntime, args: ServiceContainerArgs,
-                    mounts: list[Mount]) -> docker.ContainerArgs:
+def _container_args(plan: ServicePlan, runtime: NodeRuntime, args: ServiceContainerArgs, mounts: tuple[Mount, ...],
+                    labels: list[tuple[str, pulumi.Input[str]]]) -> docker.ContainerArgs:
     health = plan.healthcheck
     gpu = plan.gpu
     return docker.ContainerArgs(
@@ -116,18 +209,13 @@ def _container_args(plan: ServicePlan, runtime: NodeRuntime, args: ServiceContai
         ports=[docker.ContainerPortArgs(internal=p.container, external=p.host, ip=p.host_ip, protocol="tcp")
                for p in plan.ports],
         networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=runtime.network.name, aliases=[plan.name])],
-        volumes=[
-            docker.ContainerVolumeArgs(container_path=m.target, volume_name=m.volume, host_path=m.host_path,
-                                       read_only=m.read_only or None)
-            for m in mounts
-        ] or None,
+        volumes=_volume_args(mounts),
         healthcheck=docker.ContainerHealthcheckArgs(
             tests=["CMD", *health.test], interval=f"{health.interval_s}s", timeout=f"{health.timeout_s}s",
             retries=health.retries, start_period=f"{health.start_period_s}s"),
         log_driver="json-file",
         log_opts={"max-size": "10m", "max-file": "3"},
-        uploads=_uploads(plan, args.secrets) or None,
         device_requests=[docker.ContainerDeviceRequestArgs(
             driver="nvidia", device_ids=list(gpu.device_ids), capabilities=list(gpu.capabilities))] if gpu else None,
-        labels=[docker.ContainerLabelArgs(label=label, value=value) for label, value in _labels(plan)],
+        labels=[docker.ContainerLabelArgs(label=label, value=value) for label, value in labels],
     )

@@ -144,6 +144,12 @@ def node_of(props: Mapping[str, Any], provider_urn: str | None = None) -> str | 
     return labels(props).get(LABEL_NODE) or provider_urn
 
 
+def never_started(props: Mapping[str, Any]) -> bool:
+    """A container created with `start=False` runs no process (a service's file loader): the
+    rules about a running process (healthcheck, restart, read-only root, GPU) do not apply."""
+    return props.get("start") is False
+
+
 def kind_of(props: Mapping[str, Any]) -> str | None:
     """The container's service kind (`ai-swarm.kind` label), the key of reviewed exceptions."""
     return labels(props).get(LABEL_KIND)

@@ -15,6 +15,7 @@ from ._props import (
     fully_known,
     items,
     known,
+    never_started,
     number,
     number_setting,
     resource_rule,
@@ -79,6 +80,8 @@ def check_unconfined(props: Props, _: Config) -> Iterator[str]:
 
 
 def check_read_only(props: Props, _: Config) -> Iterator[str]:
+    if never_started(props):
+        return
     if known(props.get("readOnly")) and props.get("readOnly") is not True:
         yield "read_only is not True; make the root filesystem read-only and mount tmpfs/volumes for writes."
 
@@ -184,13 +187,15 @@ def check_memory(props: Props, cfg: Config) -> Iterator[str]:
 
 
 def check_restart(props: Props, cfg: Config) -> Iterator[str]:
+    if never_started(props):
+        return
     restart = props.get("restart")
     if known(restart) and str(restart or "no").split(":")[0] not in cfg["allowed"]:
         yield f"restart={restart or 'no'!r}; set restart to one of {list(cfg['allowed'])}."
 
 
 def check_healthcheck(props: Props, _: Config) -> Iterator[str]:
-    if not fully_known(props.get("healthcheck")):
+    if never_started(props) or not fully_known(props.get("healthcheck")):
         return
     tests = [str(t) for t in items(dig(props, "healthcheck", "tests", default=[]))]
     if not tests or tests[0].upper() == "NONE":

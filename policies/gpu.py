@@ -7,7 +7,7 @@ from typing import Any
 
 from swarm.kinds import LABEL_NODE
 
-from ._props import CONTAINER, dig, fully_known, items, kind_of, labels, resource_rule
+from ._props import CONTAINER, dig, fully_known, items, kind_of, labels, never_started, resource_rule
 
 Props = dict[str, Any]
 Config = Mapping[str, Any]
@@ -45,7 +45,7 @@ def check_inventory(props: Props, cfg: Config) -> Iterator[str]:
 
 
 def check_vllm_gpu(props: Props, _: Config) -> Iterator[str]:
-    if kind_of(props) != "vllm" or not fully_known(props.get("deviceRequests")):
+    if kind_of(props) != "vllm" or never_started(props) or not fully_known(props.get("deviceRequests")):
         return
     caps = {str(c).lower() for r in nvidia_requests(props) for c in items(dig(r, "capabilities", default=[]))}
     if "gpu" not in caps:

@@ -18,6 +18,8 @@ ServiceKind = Literal[
 # Kinds the plan places by itself: vLLM per inference deployment, agents per node.
 PlacedKind = Literal[
     "swarm-autotuner",
+    "vllm", "postgres-backup",
+    "node-exporter", "gpu-exporter", "log-shipper",
 ]
 
 CONFIGURED_KINDS: tuple[str, ...] = get_args(ServiceKind)
@@ -28,6 +30,11 @@ ALL_KINDS: tuple[str, ...] = CONFIGURED_KINDS + PLACED_KINDS
 LABEL_NODE = "ai-swarm.node"
 LABEL_SERVICE = "ai-swarm.service"
 LABEL_KIND = "ai-swarm.kind"
+# A container's role: a service's loader (`files`) is created, receives the uploads, never runs.
+LABEL_ROLE = "ai-swarm.role"
+ROLE_FILES = "files"
+# The service container carries its loader's ID, so new files replace it.
+LABEL_FILES = "ai-swarm.files"
 # Volumes: `generated` ones hold only files the program uploads again on every create
 # (config, secrets); anything else is data and must be protected.
 LABEL_VOLUME_ROLE = "ai-swarm.volume-role"
@@ -38,8 +45,12 @@ VOLUME_ROLE_DATA = "data"
 TYPE_SWARM = "swarm:index:Swarm"
 TYPE_NODE = "swarm:node:NodeRuntime"
 TYPE_SERVICE = "swarm:service:ServiceContainer"
+TYPE_ADOPTED = "swarm:service:AdoptedContainer"
 TYPE_RUNTIME_IMAGE = "swarm:runtime:RuntimeImage"
 TYPE_SECRETS = "swarm:secrets:GeneratedSecrets"
+TYPE_OCI_NODE = "swarm:oci:OciNode"
+TYPE_TAILNET = "swarm:tailnet:Tailnet"
+TYPE_READINESS = "swarm:node:NodeReadiness"
 
 # Kinds people open in a browser or call with an API key (the diagram's and the ACL's users).
 USER_FACING_KINDS: frozenset[str] = frozenset({"litellm", "open-webui", "sillytavern", "gpt-researcher", "grafana"})

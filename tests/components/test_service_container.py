@@ -8,7 +8,10 @@ import pytest
 
 from components.service_container import FILE_MODE
 from swarm.offline.engine import CapturedResource, CapturedRun
-from swarm.plan import SwarmPlan
+from swarm.plan import ServicePlan, SwarmPlan
+from swarm.policy_config import exception_reason
+
+ADOPTING = {"qdrant"}  # prod adopts the running Qdrant: an AdoptedContainer, not a ServiceContainer (tests/apps)
 
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
@@ -28,44 +31,59 @@ def _container(run: CapturedRun, service: str) -> CapturedResource:
     return next(r for r in run.resources if r.type == CONTAINER and r.name == f"{service}-container")
 
 
+def _loader(run: CapturedRun, service: str) -> CapturedResource:
+    return next(r for r in run.resources if r.type == CONTAINER and r.name == f"{service}-files")
+
+
 def _uploads(resource: CapturedResource) -> dict[str, dict[str, Any]]:
     return {upload["file"]: upload for upload in resource.inputs.get("uploads") or []}
+
+
+def _delivered(plan: SwarmPlan) -> list[ServicePlan]:
+    return [s for s in plan.services if (s.files or s.secret_files) and s.name not in ADOPTING]
 
 
 def test_every_file_a_container_receives_equals_its_render_twin(run: CapturedRun, plan: SwarmPlan) -> None:
     rendered = plan.files()
     checked = 0
-    for service in plan.services:
-        uploads = _uploads(_container(run, service.name))
+    for service in _delivered(plan):
+        uploads = _uploads(_loader(run, service.name))
         for planned in service.files:
             assert uploads[service.file_path(planned)]["content"] == rendered[planned.render_path]
             checked += 1
     assert checked >= 3
 
 
-def test_files_land_in_volumes_because_the_root_is_read_only(run: CapturedRun, plan: SwarmPlan) -> None:
-    for service in plan.services:
-        container = _container(run, service.name)
-        assert container.inputs["readOnly"] is True
+def test_files_go_through_a_loader_that_never_starts(run: CapturedRun, plan: SwarmPlan) -> None:
+    for service in _delivered(plan):
+        container, loader = _container(run, service.name), _loader(run, service.name)
+        assert not container.inputs.get("uploads"), "the provider copies to '/': a read-only root refuses it"
+        assert loader.inputs["start"] is False and loader.inputs["mustRun"] is False
+        assert loader.inputs["readOnly"] is False and loader.inputs["networkMode"] == "none"
+        assert loader.inputs["image"] == container.inputs["image"]
+        loaded = {v["containerPath"]: v for v in loader.inputs["volumes"]}
         mounted = {v["containerPath"]: v for v in container.inputs.get("volumes") or []}
-        for path in _uploads(container):
-            directory = path.rsplit("/", 1)[0]
-            assert directory in mounted, f"{service.name}: {path} is not inside a mounted volume"
-            assert not mounted[directory].get("readOnly"), "the engine refuses uploads into read-only volumes"
+        for path in _uploads(loader):
+            directory = max((d for d in loaded if path.startswith(d + "/")), key=len)
+            assert not loaded[directory].get("readOnly"), "the engine refuses uploads into read-only volumes"
+            assert mounted[directory]["readOnly"] is True, "the service cannot change its own config"
+            assert mounted[directory]["volumeName"] == loaded[directory]["volumeName"]
+        labels = {entry["label"]: entry["value"] for entry in container.inputs["labels"]}
+        assert labels["ai-swarm.files"] == f"{service.name}-files-id", "new files replace the service container"
 
 
 def test_uploads_are_readable_by_the_container_group_only(run: CapturedRun, plan: SwarmPlan) -> None:
-    for service in plan.services:
-        for upload in _uploads(_container(run, service.name)).values():
+    for service in _delivered(plan):
+        for upload in _uploads(_loader(run, service.name)).values():
             assert (upload["owner"], upload["group"], upload["permissions"]) == ("0", service.gid, FILE_MODE)
 
 
 def test_generated_keys_are_secret_outputs_and_never_env(run: CapturedRun) -> None:
-    router = _container(run, "swarm-router")
-    uploads = _uploads(router)
+    loader = _loader(run, "swarm-router")
+    uploads = _uploads(loader)
     assert set(uploads) >= {"/run/secrets/router-api-key", "/run/secrets/router-admin-key"}
-    assert any(path.startswith("uploads") for path in router.secret_paths), router.secret_paths
-    assert not any("KEY" in env for env in router.inputs.get("envs") or [])
+    assert any(path.startswith("uploads") for path in loader.secret_paths), loader.secret_paths
+    assert not any("KEY" in env for env in _container(run, "swarm-router").inputs.get("envs") or [])
     passwords = {r.name for r in run.resources if r.type == "random:index/randomPassword:RandomPassword"}
     assert {"swarm-secrets-router-api-key", "swarm-secrets-router-admin-key"} <= passwords
 
@@ -91,9 +109,10 @@ def test_no_autotuner_on_the_gateway(plan: SwarmPlan) -> None:
 
 
 def test_every_container_is_hardened(run: CapturedRun, plan: SwarmPlan) -> None:
-    for service in plan.services:
+    for service in (s for s in plan.services if s.name not in ADOPTING):
         props = _container(run, service.name).inputs
-        assert props["user"] == service.user and service.uid != "0"
+        assert props["user"] == service.user
+        assert service.uid != "0" or exception_reason("container-non-root-user", service.kind), service.name
         assert props["capabilities"]["drops"] == ["ALL"]
         assert props["securityOpts"] == ["no-new-privileges:true"]
         assert props["logOpts"] == {"max-size": "10m", "max-file": "3"}
