@@ -8,6 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from swarm.adopt import adopt_config_command
 from swarm.diagram import render_mermaid
 from swarm.errors import SpecError
 from swarm.offline.engine import REPO_ROOT
@@ -102,6 +103,10 @@ def cmd_outputs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_adopt_config(args: argparse.Namespace) -> int:
+    return adopt_config_command(args.service, sys.stdin, sys.stdout, sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m swarm", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="'-': read `pulumi stack output --json` from stdin; 'plan' (default): the offline plan")
     outputs.add_argument("--format", choices=["json", "env"], default="json")
     outputs.set_defaults(handler=cmd_outputs)
+    adopt = commands.add_parser(
+        "adopt-config", help="print the adopt: block for a running container from `docker inspect` JSON on stdin")
+    adopt.add_argument("--service", required=True, help="the service key under ai-swarm:services (e.g. qdrant)")
+    adopt.set_defaults(handler=cmd_adopt_config)
     return parser
 
 

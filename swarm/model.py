@@ -168,13 +168,114 @@ class Deployment(Strict):
     ttft_target_s: Annotated[float, Field(gt=0, le=600)] = 1.0
 
 
+CONTAINER_ID = r"^[0-9a-f]{64}$"
+PINNED_IMAGE = r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[0-9a-f]{64}$"
+
+
+class AdoptedMount(Strict):
+    """One `HostConfig.Mounts` entry of the running container, as the Docker provider reads it back."""
+
+    target: str
+    source: str = ""
+    type: Literal["bind", "volume", "tmpfs"]
+    read_only: bool = False
+
+
+class AdoptedHealthcheck(Strict):
+    """`Config.Healthcheck` with durations in Go's notation, as the provider reads it back."""
+
+    tests: tuple[str, ...]
+    interval: str = "0s"
+    timeout: str = "0s"
+    start_period: str = "0s"
+    start_interval: str = "0s"
+    retries: int = 0
+
+
+class AdoptedPort(Strict):
+    """A port the running container publishes (`NetworkSettings.Ports`); never sent to the provider."""
+
+    internal: Port
+    external: Port
+    ip: str = "0.0.0.0"
+    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
+
+
+class AdoptedInputs(Strict):
+    """The running container's inputs exactly as the Docker provider reads them back on import
+    (`python -m swarm adopt-config` prints this block from `docker inspect`). Anything the
+    provider does not read back (env, labels, ports, binds, networks, uploads, log options) is
+    left out of the resource, because declaring it would force a replacement."""
+
+    name: str
+    image: str
+    command: tuple[str, ...] = ()
+    entrypoints: tuple[str, ...] = ()
+    user: str = ""
+    working_dir: str = ""
+    restart: Literal["no", "on-failure", "always", "unless-stopped"] = "no"
+    max_retry_count: Annotated[int, Field(ge=0)] = 0
+    read_only: bool = False
+    privileged: bool = False
+    publish_all_ports: bool = False
+    network_mode: str = "bridge"
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    security_opts: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_opts: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    mounts: tuple[AdoptedMount, ...] = ()
+    tmpfs: dict[str, str] = {}
+    memory_mb: Annotated[int, Field(ge=0)] = 0
+    memory_swap_mb: Annotated[int, Field(ge=-1)] = 0
+    shm_size_mb: Annotated[int, Field(ge=0)] = 64
+    cpus: str | None = None
+    log_driver: str = "json-file"
+    healthcheck: AdoptedHealthcheck | None = None
+    init: bool = False
+    tty: bool = False
+    stdin_open: bool = False
+
+
+class Adoption(Strict):
+    """A container that already runs on its node and is taken over instead of created.
+
+    Step (a): `container_id` set — the container is imported with exactly `inputs`, protected
+    and retained. Step (b): `container_id` removed — the service's hardened definition, with
+    its data where `published`/`binds`/`inputs.mounts` say it lives (README runbook)."""
+
+    container_id: str | None = Field(default=None, pattern=CONTAINER_ID)
+    """The full 64-hex ID (`docker inspect --format '{{.Id}}' <name>`); the provider imports by it."""
+    inputs: AdoptedInputs
+    published: tuple[AdoptedPort, ...] = ()
+    """Ports it publishes; informational (the provider never reads ports back on import)."""
+    binds: tuple[str, ...] = ()
+    """`HostConfig.Binds` (`src:dst[:opts]`); informational, used to find the data in step (b)."""
+
+
+class BackupSettings(Strict):
+    """The nightly dump of a PostgreSQL service (swarm/services/postgres_backup.py)."""
+
+    at_utc: str = Field(default="02:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    """Time of day (UTC, HH:MM) the dump runs; the seeds' 2 AM EST maintenance window is 07:00 UTC."""
+    keep: Annotated[int, Field(ge=1, le=365)] = 14
+    """Newest dumps kept; older ones are pruned after each successful dump."""
+
+
 class Service(Strict):
     """Where a platform service runs and which host port it publishes (None: private network only)."""
 
     node: Name
     port: Port | None = None
     kind: ServiceKind | None = None
-    adopt: bool = False
+    adopt: bool | Adoption = False
+    """`true`: an already-running container, adoption pending (not managed); a block: see `Adoption`."""
+    image: str | None = Field(default=None, pattern=PINNED_IMAGE)
+    """Override the module's pinned image (`repo:tag@sha256:<digest>`), e.g. for an image whose
+    upstream publishes no versioned tag."""
+    backup: BackupSettings | None = None
+    """PostgreSQL only: when the nightly dump runs and how many dumps are kept (defaults if unset)."""
 
 
 class Agents(Strict):
@@ -183,6 +284,7 @@ class Agents(Strict):
     node_exporter_port: Port = 9100
     gpu_exporter_port: Port = 9835
     autotuner_port: Port = 9400
+    log_shipper_port: Port = 12345
 
 
 class ExternalProvider(Strict):
@@ -191,6 +293,9 @@ class ExternalProvider(Strict):
     kind: Literal["openrouter", "gemini", "anthropic", "openai"]
     api_key_secrets: tuple[str, ...] = Field(min_length=1)
     models: tuple[str, ...] = Field(min_length=1)
+    budget_usd: Annotated[float, Field(gt=0)] | None = None
+    """Spend cap for this provider per `budget_period` (LiteLLM provider budget routing); None: uncapped."""
+    budget_period: str = Field(default="1d", pattern=r"^[1-9][0-9]*[smhd]$")
 
     @field_validator("api_key_secrets")
     @classmethod
@@ -227,6 +332,65 @@ class Tailnet(Strict):
     """Replace a tailnet policy that was edited by hand (else import it first; see the runbook)."""
 
 
+SecretKeyName = Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9]*$")]
+
+
+class AlertReceiver(Strict):
+    """Where Alertmanager sends notifications (swarm/monitoring/alertmanager_config.py).
+
+    `webhook`: POST of Alertmanager's JSON to `url`; `ntfy`: the ntfy topic URL (`url`), sent
+    with ntfy's Alertmanager template; `email`: `to` through `smarthost`. Credentials are names of
+    secret config keys (`pulumi config set --secret <name>`), delivered to Alertmanager as files."""
+
+    kind: Literal["webhook", "ntfy", "email"]
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] | None = None
+    token_secret: SecretKeyName | None = None
+    """webhook/ntfy: secret config key holding a bearer token (ntfy access token)."""
+    to: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    sender: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    smarthost: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")] | None = None
+    username: str | None = None
+    password_secret: SecretKeyName | None = None
+    """email: secret config key holding the SMTP password."""
+    severities: tuple[Literal["critical", "warning"], ...] = ("critical", "warning")
+
+    @model_validator(mode="after")
+    def _complete(self) -> AlertReceiver:
+        if self.kind in ("webhook", "ntfy") and self.url is None:
+            raise ValueError(f"url: required for a {self.kind} receiver")
+        if self.kind == "email" and None in (self.to, self.sender, self.smarthost):
+            raise ValueError("to, sender and smarthost: required for an email receiver")
+        for name in (self.token_secret, self.password_secret):
+            if name is not None and not SECRET_NAME.search(name):
+                raise ValueError(f"{name!r} must name a secret config key (ending in Token/Password/Secret)")
+        return self
+
+    def secret_keys(self) -> tuple[str, ...]:
+        return tuple(name for name in (self.token_secret, self.password_secret) if name is not None)
+
+
+class Alerting(Strict):
+    """Monitoring knobs: notification receivers, grouping, the spend budget, retention."""
+
+    receivers: dict[Name, AlertReceiver] = {}
+    group_wait_s: Annotated[int, Field(ge=0, le=600)] = 30
+    group_interval_m: Annotated[int, Field(ge=1, le=1440)] = 5
+    repeat_interval_h: Annotated[int, Field(ge=1, le=168)] = 4
+    budget_usd: Annotated[float, Field(gt=0)] | None = None
+    """Hosted-model spend allowed per `budget_period` across providers; alert above 120 %."""
+    budget_period_days: Annotated[int, Field(ge=1, le=31)] = 30
+    metrics_retention_days: Annotated[int, Field(ge=2, le=365)] = 35
+    metrics_retention_gb: Annotated[int, Field(ge=1)] = 20
+    logs_retention_days: Annotated[int, Field(ge=1, le=365)] = 14
+
+    @model_validator(mode="after")
+    def _window_fits_retention(self) -> Alerting:
+        if self.budget_period_days > self.metrics_retention_days:
+            raise ValueError("budget_period_days: must not exceed metrics_retention_days (the spend window "
+                             "is read from Prometheus)")
+        return self
+
+
 class SwarmSpec(Strict):
     """The whole swarm. Field types are checked here; cross-references in `swarm.checks`."""
 
@@ -238,6 +402,7 @@ class SwarmSpec(Strict):
     agents: Agents = Agents()
     capacity: CapacitySettings = CapacitySettings()
     tailnet: Tailnet = Tailnet()
+    alerting: Alerting = Alerting()
 
     def service_kind(self, name: str) -> str:
         service = self.services[name]

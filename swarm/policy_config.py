@@ -46,6 +46,24 @@ EXCEPTIONS: tuple[PolicyException, ...] = (
     PolicyException("container-read-only-rootfs", "sillytavern", "SillyTavern " + _WRITES_APP_DIR),
     PolicyException("container-read-only-rootfs", "sillytavern-extras", "Extras " + _WRITES_APP_DIR),
     PolicyException("container-read-only-rootfs", "gpt-researcher", "GPT Researcher " + _WRITES_APP_DIR),
+    PolicyException("container-non-root-user", "litellm",
+                    "the litellm-database image generates Prisma's client, engines and Node CLI as root under "
+                    "/root/.cache at build time; another uid makes Prisma fetch them again at start (fails without "
+                    "egress, and would run unpinned code); it runs with every capability dropped, "
+                    "no-new-privileges and its port on the tailnet only (swarm/services/litellm.py)"),
+    PolicyException("container-no-sensitive-host-mounts", "node-exporter",
+                    "node-exporter reads the host's /proc, /sys and filesystems through a read-only bind of / "
+                    "(--path.rootfs); it runs as nobody with every capability dropped (swarm/services/node_exporter.py)"),
+    PolicyException("container-no-sensitive-host-mounts", "log-shipper",
+                    "the log shipper tails the engine's json-file logs under /var/lib/docker/containers, mounted "
+                    "read-only; it never gets the Docker socket (swarm/services/log_shipper.py)"),
+    PolicyException("container-non-root-user", "log-shipper",
+                    "the engine writes container logs root-owned 0640; without capabilities only uid 0 reads them "
+                    "(CAP_DAC_READ_SEARCH would let any uid read every file); every capability is dropped, "
+                    "no-new-privileges, read-only root, the logs mounted read-only"),
+    PolicyException("container-read-only-rootfs", "litellm",
+                    "LiteLLM runs Prisma's migrations at start, and Prisma writes its engine cache and "
+                    "generated files inside the image; keys and spend live in PostgreSQL"),
 )
 
 _ADOPTED = ("an adopted container is imported exactly as it runs (swarm.adopt): changing this input forces a "

@@ -10,14 +10,25 @@ import pytest
 
 from swarm.offline.engine import CapturedRun, run_program
 from swarm.plan import SwarmPlan, build_plan
-from swarm.stack_config import StackConfig, build_spec, read_stack_file
+from swarm.stack_config import (
+    OFFLINE_SECRET_PLACEHOLDER,
+    StackConfig,
+    build_spec,
+    read_stack_file,
+    required_secrets,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
 def prod_config() -> StackConfig:
-    return read_stack_file(REPO / "Pulumi.prod.yaml")
+    """Pulumi.prod.yaml as a deployed stack sees it: the operator's secrets (provider API keys,
+    `pulumi config set --secret`) are set, here to the offline plan's marked placeholder."""
+    config = read_stack_file(REPO / "Pulumi.prod.yaml")
+    keys = {f"ai-swarm:{name}" for name in required_secrets(build_spec(config))}
+    values = {**{key: OFFLINE_SECRET_PLACEHOLDER for key in keys}, **config.values}
+    return StackConfig(values, config.secure_keys | keys, config.source)
 
 
 @pytest.fixture

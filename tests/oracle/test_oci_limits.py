@@ -11,7 +11,7 @@ import yaml
 
 from swarm.errors import SpecError
 from swarm.oracle.node import deploy_issues, image_query, ingress_rules
-from swarm.stack_config import build_spec
+from swarm.stack_config import OFFLINE_SECRET_PLACEHOLDER, build_spec
 from tests.conftest import REPO
 from tests.oracle.support import COMPARTMENT, SSH_KEY, oracle_oci, plan_of
 from tests.swarm.conftest import config_of
@@ -70,7 +70,9 @@ def test_a_misspelled_oci_key_is_an_error(prod_values) -> None:
 def test_swarm_plan_exits_2_naming_the_key(tmp_path, prod_values) -> None:
     oracle_oci(prod_values)["ocpus"] = 8
     stack = tmp_path / "Pulumi.big.yaml"
-    stack.write_text(yaml.safe_dump({"config": prod_values}))
+    secure = {key: {"secure": "v1:AAAA"} for key, value in prod_values.items()
+              if value == OFFLINE_SECRET_PLACEHOLDER}  # secrets as a stack file holds them
+    stack.write_text(yaml.safe_dump({"config": {**prod_values, **secure}}))
     result = subprocess.run([sys.executable, "-m", "swarm", "plan", "--config", str(stack)], cwd=REPO,
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 2, result.stdout + result.stderr

@@ -60,6 +60,6 @@ def test_readme_embeds_the_generated_diagram() -> None:
 
 def test_plan_json_redacts_secret_inputs() -> None:
     report = json.loads(_cli("plan", "--json").stdout)
-    router = next(r for r in report["resources"] if r["name"] == "swarm-router-container")
+    router = next(r for r in report["resources"] if r["name"] == "swarm-router-files")
     assert "uploads" in router["secret_inputs"]
     assert router["inputs"]["uploads"] == "[secret]"
