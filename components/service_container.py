@@ -40,6 +40,8 @@ from swarm.plan.types import SECRETS_DIR, Mount, ServicePlan, secret_path
 
 FILE_OWNER = "0"
 LOADER_MEMORY_MB = 16
+# Labels the json-file driver writes into every log line, so the log shipper can tell services apart.
+LOG_LABELS = ",".join((LABEL_NODE, LABEL_SERVICE, LABEL_KIND))
 FILE_MODE = "0440"
 
 
@@ -214,7 +216,7 @@ def _container_args(plan: ServicePlan, runtime: NodeRuntime, args: ServiceContai
             tests=["CMD", *health.test], interval=f"{health.interval_s}s", timeout=f"{health.timeout_s}s",
             retries=health.retries, start_period=f"{health.start_period_s}s"),
         log_driver="json-file",
-        log_opts={"max-size": "10m", "max-file": "3"},
+        log_opts={"max-size": "10m", "max-file": "3", "labels": LOG_LABELS},
         device_requests=[docker.ContainerDeviceRequestArgs(
             driver="nvidia", device_ids=list(gpu.device_ids), capabilities=list(gpu.capabilities))] if gpu else None,
         labels=[docker.ContainerLabelArgs(label=label, value=value) for label, value in labels],

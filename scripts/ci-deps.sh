@@ -11,6 +11,13 @@ need() {  # need <command-or-path> <debian-package>
 }
 
 # One line per tool: `need <command> <package>`.
+need cloud-init cloud-init  # tests/oracle: `cloud-init schema --config-file` on the rendered user-data
+need redis-server redis-server  # tests/services: the rendered redis.conf, entrypoint and healthcheck for real
+need /usr/lib/postgresql/15/bin/initdb postgresql  # Debian 12; tests/services: the backup job's dump, prune and restore against a real server
+need /usr/sbin/dockerd docker.io  # tests/engine: a Docker engine of the test's own (dockerd 20.10, vfs, no bridge)
+need /usr/share/doc/busybox-static/copyright busybox-static  # tests/engine: a static /bin/busybox for the imported image
+need promtool prometheus  # tests/monitoring: promtool check config/rules, test rules; a real prometheus on loopback
+need amtool prometheus-alertmanager  # tests/monitoring: amtool check-config on the rendered alertmanager.yml
 
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

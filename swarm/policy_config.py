@@ -53,7 +53,8 @@ EXCEPTIONS: tuple[PolicyException, ...] = (
                     "no-new-privileges and its port on the tailnet only (swarm/services/litellm.py)"),
     PolicyException("container-no-sensitive-host-mounts", "node-exporter",
                     "node-exporter reads the host's /proc, /sys and filesystems through a read-only bind of / "
-                    "(--path.rootfs); it runs as nobody with every capability dropped (swarm/services/node_exporter.py)"),
+                    "(--path.rootfs); it runs as nobody with every capability dropped "
+                    "(swarm/services/node_exporter.py)"),
     PolicyException("container-no-sensitive-host-mounts", "log-shipper",
                     "the log shipper tails the engine's json-file logs under /var/lib/docker/containers, mounted "
                     "read-only; it never gets the Docker socket (swarm/services/log_shipper.py)"),

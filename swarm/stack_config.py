@@ -18,7 +18,8 @@ from swarm.checks import check_spec
 from swarm.errors import NAMESPACE, Issue, SpecError, issues_from_validation, key_path, raise_if
 from swarm.model import LITERAL_SECRET, SECRET_NAME, SwarmSpec
 
-STRUCTURED_KEYS = ("nodes", "models", "inference", "services", "providers", "agents", "capacity", "tailnet")
+STRUCTURED_KEYS = ("nodes", "models", "inference", "services", "providers", "agents", "capacity", "tailnet",
+                   "alerting")
 OFFLINE_SECRET_PLACEHOLDER = "offline-placeholder-not-a-secret"
 
 
@@ -93,7 +94,8 @@ def build_spec(config: StackConfig) -> SwarmSpec:
 
 def required_secrets(spec: SwarmSpec) -> list[str]:
     """Config keys the operator must set with `pulumi config set --secret` (the rest is generated)."""
-    return sorted({name for provider in spec.providers.values() for name in provider.api_key_secrets})
+    return sorted({*(name for provider in spec.providers.values() for name in provider.api_key_secrets),
+                   *(name for receiver in spec.alerting.receivers.values() for name in receiver.secret_keys())})
 
 
 def _key_issues(config: StackConfig) -> Iterator[Issue]:

@@ -14,9 +14,11 @@ from swarm.capacity import plan_capacity
 from swarm.errors import Issue, key_path, raise_if
 from swarm.kinds import EXTERNAL_PREFIX
 from swarm.model import SwarmSpec
+from swarm.oracle.files import oracle_files
 from swarm.plan.types import Endpoint, NodeMemory, ServicePlan, SwarmPlan
 from swarm.policy_config import render_policy_config
 from swarm.services import REGISTRY, PlanContext
+from swarm.services.base import LateServiceModule
 
 GIB_MB = 1024
 
@@ -24,6 +26,10 @@ GIB_MB = 1024
 def build_plan(spec: SwarmSpec) -> SwarmPlan:
     ctx = PlanContext(spec)
     services = tuple(plan for module in REGISTRY.values() for plan in module.build(ctx))
+    # Second phase: modules that read the others' plans (Prometheus's scrape targets) expose
+    # `build_after(ctx, services)`; they see every first-phase container, never each other's.
+    services += tuple(plan for module in REGISTRY.values() if isinstance(module, LateServiceModule)
+                      for plan in module.build_after(ctx, services))
     memory = tuple(node_memory(spec, services))
     raise_if([*_name_issues(services), *_arch_issues(spec, services), *_flow_issues(spec, services),
               *_memory_issues(memory, services)])
@@ -35,7 +41,8 @@ def build_plan(spec: SwarmSpec) -> SwarmPlan:
         capacity=tuple(plan_capacity(spec)),
         memory=memory,
     )
-    return replace(plan, extra_files={"policy/policy-config.json": render_policy_config(plan)})
+    return replace(plan, extra_files={"policy/policy-config.json": render_policy_config(plan),
+                                      **oracle_files(plan)})
 
 
 def _endpoint(spec: SwarmSpec, service: ServicePlan) -> Endpoint:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from swarm.errors import key_path
 from swarm.model import Service, SwarmSpec
@@ -49,6 +49,14 @@ class ServiceModule(Protocol):
     KIND: str
 
     def build(self, ctx: PlanContext) -> Iterable[ServicePlan]: ...
+
+
+@runtime_checkable
+class LateServiceModule(Protocol):
+    """A module that also plans after every other one (swarm.plan.builder's second phase): it
+    receives the first-phase containers, e.g. to scrape them. `build` still runs in phase one."""
+
+    def build_after(self, ctx: PlanContext, services: tuple[ServicePlan, ...]) -> Iterable[ServicePlan]: ...
 
 
 def service_origin(name: str) -> str:

@@ -115,7 +115,8 @@ def test_every_container_is_hardened(run: CapturedRun, plan: SwarmPlan) -> None:
         assert service.uid != "0" or exception_reason("container-non-root-user", service.kind), service.name
         assert props["capabilities"]["drops"] == ["ALL"]
         assert props["securityOpts"] == ["no-new-privileges:true"]
-        assert props["logOpts"] == {"max-size": "10m", "max-file": "3"}
+        assert props["logOpts"] == {"max-size": "10m", "max-file": "3",
+                                    "labels": "ai-swarm.node,ai-swarm.service,ai-swarm.kind"}
         assert props["healthcheck"]["tests"][0] == "CMD"
         assert props["memory"] == service.memory_mb > 0
         assert props["restart"] == "unless-stopped"
