@@ -77,3 +77,20 @@ def test_a_lost_probe_stops_blocking_after_open_s() -> None:
     assert not b.can_accept()
     clock.now += 10
     assert b.state is BreakerState.HALF_OPEN and b.can_accept()
+
+
+def test_breaker_hooks_refuse_and_release() -> None:
+    clock = Clock()
+    b = breaker(clock, failure_threshold=2)
+    b.may_trip = lambda: False
+    for _ in range(4):
+        b.record_failure()
+    assert b.state is BreakerState.CLOSED and (b.trips, b.refused_trips) == (0, 3)
+    b.may_trip = lambda: True
+    b.record_failure()
+    assert b.state is BreakerState.OPEN and b.trips == 1
+    clock.now += 10
+    b.on_start()
+    assert not b.can_accept()
+    b.record_ignored()  # the probe's outcome said nothing about the backend
+    assert b.can_accept() and b.state is BreakerState.HALF_OPEN

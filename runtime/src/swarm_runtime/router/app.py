@@ -14,6 +14,7 @@ from swarm_runtime.secrets import SecretError, read_secret
 
 from .admin import Admin
 from .config import RouterConfig
+from .containment import install as install_containment
 from .errors import error_response
 from .metrics import RouterMetrics
 from .monitor import Monitor
@@ -50,9 +51,10 @@ class RouterState:
             self.backend_headers[backend.name] = {"Authorization": f"Bearer {key}"} if key else {}
         strategy = make_load_strategy(cfg.affinity.slack) if cfg.strategy == "load" else round_robin
         self.pool = Pool(cfg.backends, cfg.breaker, strategy, cfg.queue.max_size)
+        install_containment(self.pool, cfg.breaker)
         self.metrics = RouterMetrics(self.pool)
+        self.proxy = Proxy(cfg, self.pool, self.metrics, self.api_key, self.backend_headers)
         self.session: aiohttp.ClientSession | None = None
-        self.proxy: Proxy | None = None
         self.monitor: Monitor | None = None
 
 
@@ -79,12 +81,7 @@ def build_app(cfg: RouterConfig, env: Mapping[str, str] | None = None) -> web.Ap
     app[STATE] = state
     admin = Admin(state.pool, state.admin_key, cfg.admin_key_env)
 
-    async def completions(request: web.Request) -> web.StreamResponse:
-        assert state.proxy is not None
-        return await state.proxy.handle(request)
-
     async def models(request: web.Request) -> web.Response:
-        assert state.proxy is not None
         if not state.proxy.authorized(request):
             return error_response(401, "Missing or invalid API key.", "authentication_error", "invalid_api_key")
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "swarm-router"} for m in state.pool.models()]
@@ -104,8 +101,8 @@ def build_app(cfg: RouterConfig, env: Mapping[str, str] | None = None) -> web.Ap
             return error_response(405, f"Use POST for {request.path}.", code="method_not_allowed")
         return error_response(404, f"Unknown path {request.path}.", code="not_found")
 
-    app.router.add_post("/v1/chat/completions", completions)
-    app.router.add_post("/v1/completions", completions)
+    app.router.add_post("/v1/chat/completions", state.proxy.handle)  # bound method: no wrapper frame per request
+    app.router.add_post("/v1/completions", state.proxy.handle)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
@@ -120,7 +117,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=60)
     state.session = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False,
                                           skip_auto_headers=("User-Agent",))
-    state.proxy = Proxy(state.cfg, state.pool, state.session, state.metrics, state.api_key, state.backend_headers)
+    state.proxy.start()
     state.monitor = Monitor(state.pool, state.session, state.cfg.health, state.backend_headers)
     state.monitor.start()
     log.info("swarm-router ready: %d backends, models %s", len(state.pool.backends), state.pool.models())
@@ -128,4 +125,5 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await state.monitor.stop()
+        state.proxy.close()
         await state.session.close()

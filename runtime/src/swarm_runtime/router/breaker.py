@@ -4,6 +4,10 @@ closed --(failure_threshold consecutive failures)--> open --(open_s elapsed)--> 
 half_open --(success_threshold successes)--> closed; half_open --(any failure)--> open.
 In half_open at most ``half_open_probes`` requests are let through at once; a probe whose
 outcome never arrives (its client went away) stops counting after ``open_s``.
+
+Two hooks let a pool-wide guard overrule one breaker (see ``containment.py``): ``may_trip``
+is asked before closed -> open and can refuse (the breaker stays closed, its streak kept), and
+``panic`` makes an open breaker let requests through while too few backends are available.
 """
 
 from __future__ import annotations
@@ -21,6 +25,14 @@ class BreakerState(StrEnum):
 
 
 STATE_CODES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+def _yes() -> bool:
+    return True
+
+
+def _no() -> bool:
+    return False
 
 
 class CircuitBreaker:
@@ -45,6 +57,12 @@ class CircuitBreaker:
         self._probes = 0
         self._opened_at = 0.0
         self._probe_at = 0.0
+        self.may_trip: Callable[[], bool] = _yes
+        self.panic: Callable[[], bool] = _no
+        self.trips = 0
+        """How often this breaker opened (tests and logs; never reset)."""
+        self.refused_trips = 0
+        """How often ``may_trip`` kept it closed."""
 
     @property
     def state(self) -> BreakerState:
@@ -60,10 +78,14 @@ class CircuitBreaker:
         if state is BreakerState.CLOSED:
             return True
         if state is not BreakerState.HALF_OPEN:
-            return False
+            return self.panic()
         if self._probes >= self.half_open_probes and self._clock() - self._probe_at >= self.open_s:
             self._probes = 0
         return self._probes < self.half_open_probes
+
+    def routable(self) -> bool:
+        """Worth queueing for: not open, or open while the pool is in panic."""
+        return self.state is not BreakerState.OPEN or self.panic()
 
     def on_start(self) -> None:
         """A request was dispatched to the backend."""
@@ -88,9 +110,18 @@ class CircuitBreaker:
         if state is BreakerState.CLOSED:
             self._failures += 1
             if self._failures >= self.failure_threshold:
-                self._trip()
+                if self.may_trip():
+                    self._trip()
+                else:
+                    self.refused_trips += 1
+
+    def record_ignored(self) -> None:
+        """The request ended with an outcome that says nothing about the backend: free its probe."""
+        if self._state is BreakerState.HALF_OPEN:
+            self._probes = max(0, self._probes - 1)
 
     def _trip(self) -> None:
+        self.trips += 1
         self._state = BreakerState.OPEN
         self._opened_at = self._clock()
         self._failures = 0

@@ -97,6 +97,10 @@ class BreakerConfig(_Strict):
     open_s: PositiveSeconds = 10.0
     half_open_probes: int = Field(default=1, ge=1, le=100)
     success_threshold: int = Field(default=1, ge=1, le=100)
+    max_ejection_percent: int = Field(default=50, ge=0, le=100)
+    """Most of a model's backends open breakers may hold out at once (at least one; never the last healthy)."""
+    panic_threshold_percent: int = Field(default=50, ge=0, le=100)
+    """Below this share of available backends, a model's open breakers are ignored (Envoy's panic mode)."""
 
 
 class AffinityConfig(_Strict):
@@ -105,7 +109,8 @@ class AffinityConfig(_Strict):
     enabled: bool = True
     prefix_chars: int = Field(default=256, ge=1, le=100_000)
     slack: int = Field(default=2, ge=0, le=10_000)
-    """How many more in-flight requests the preferred (warm) backend may carry than the least-loaded one."""
+    """Requests' worth of queueing delay the preferred (warm) backend may add over the best prediction
+    (capped at a quarter of it); see runtime/ROUTING.md."""
 
 
 class RouterConfig(_Strict):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
+import orjson
 from aiohttp import web
 
 __all__ = ["error_event", "error_response"]
 
 
 def _payload(message: str, kind: str, code: str | None, param: str | None) -> bytes:
-    return json.dumps({"error": {"message": message, "type": kind, "param": param, "code": code}}).encode()
+    return orjson.dumps({"error": {"message": message, "type": kind, "param": param, "code": code}})
 
 
 def error_response(

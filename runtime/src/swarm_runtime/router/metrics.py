@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .breaker import STATE_CODES
 from .pool import Pool
 
-__all__ = ["RouterMetrics"]
+__all__ = ["BackendMetrics", "RouterMetrics"]
 
 _LATENCY_BUCKETS = (0.0001, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
                     0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -49,8 +49,38 @@ class _PoolCollector(Collector):
             families["waiting"].add_metric([b.name], b.waiting)
             families["kv"].add_metric([b.name], b.kv_usage)
         yield from families.values()
+        trips = CounterMetricFamily("swarm_router_breaker_trips", "Times the backend's breaker opened.",
+                                    labels=["backend"])
+        refused = CounterMetricFamily("swarm_router_breaker_refused_trips",
+                                      "Times the pool-wide ejection budget kept the backend's breaker closed.",
+                                      labels=["backend"])
+        for b in backends:
+            trips.add_metric([b.name], b.breaker.trips)
+            refused.add_metric([b.name], b.breaker.refused_trips)
+        yield trips
+        yield refused
         yield GaugeMetricFamily("swarm_router_queue_depth", "Requests waiting for a slot.",
                                 value=self.pool.queue_depth())
+
+
+class BackendMetrics:
+    """One backend's metric children, resolved once so the data path never calls ``labels()``."""
+
+    __slots__ = ("_requests", "_statuses", "name", "retries", "stream_errors", "ttft")
+
+    def __init__(self, metrics: RouterMetrics, name: str) -> None:
+        self.name = name
+        self._requests = metrics.requests
+        self._statuses: dict[int, Counter] = {}
+        self.retries = metrics.retries.labels(name)
+        self.stream_errors = metrics.stream_errors.labels(name)
+        self.ttft = metrics.ttft.labels(name)
+
+    def count(self, status: int) -> None:
+        child = self._statuses.get(status)
+        if child is None:
+            child = self._statuses[status] = self._requests.labels(self.name, str(status))
+        child.inc()
 
 
 class RouterMetrics:
@@ -64,6 +94,8 @@ class RouterMetrics:
                                ["backend"], registry=self.registry)
         self.stream_errors = Counter("swarm_router_stream_errors", "Streams the upstream broke after they started.",
                                      ["backend"], registry=self.registry)
+        self.poison = Counter("swarm_router_poison_requests", "Requests that failed on two backends: not retried "
+                              "further and charged to no breaker.", registry=self.registry)
         self.ttft = Histogram("swarm_router_ttft_seconds",
                               "Arrival to first response byte sent to the client (incl. queueing).",
                               ["backend"], buckets=_LATENCY_BUCKETS, registry=self.registry)
@@ -73,11 +105,18 @@ class RouterMetrics:
         self.queue_wait = Histogram("swarm_router_queue_wait_seconds", "Time spent waiting for a slot.",
                                     buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(_PoolCollector(pool))
-        self._request_children: dict[tuple[str, int], Counter] = {}
+        self._backends = {name: BackendMetrics(self, name) for name in pool.backends}
+        self._rejected: dict[int, Counter] = {}
+
+    def backend(self, name: str) -> BackendMetrics:
+        return self._backends[name]
 
     def count(self, backend: str, status: int) -> None:
-        child = self._request_children.get((backend, status))
+        """Count a finished request; ``backend="none"`` for rejections before a backend was chosen."""
+        if backend != "none":
+            self._backends[backend].count(status)
+            return
+        child = self._rejected.get(status)
         if child is None:
-            child = self.requests.labels(backend, str(status))
-            self._request_children[(backend, status)] = child
+            child = self._rejected[status] = self.requests.labels("none", str(status))
         child.inc()

@@ -3,6 +3,8 @@
 A backend turns unhealthy after ``unhealthy_after`` failed checks in a row and healthy again
 after ``healthy_after`` passing ones; scraped load (waiting, running, KV usage) is dropped
 back to zero once older than ``stale_after_s`` so a dead scrape cannot pin a backend.
+Each scrape also feeds the backend's rate estimator (sequence limit, decode steps/s,
+foreign load reconciled against the router's own in-flight count).
 """
 
 from __future__ import annotations
@@ -88,9 +90,12 @@ class Monitor:
         backend.running = metrics.running
         backend.kv_usage = min(1.0, max(0.0, metrics.kv_cache_usage))
         backend.scraped_at = time.monotonic()
+        backend.est.scraped(metrics, backend.in_flight, backend.scraped_at)
 
     def expire(self, backend: Backend) -> None:
-        if backend.scraped_at is not None and time.monotonic() - backend.scraped_at > self.cfg.stale_after_s:
+        now = time.monotonic()
+        backend.est.expire(now, self.cfg.stale_after_s)
+        if backend.scraped_at is not None and now - backend.scraped_at > self.cfg.stale_after_s:
             backend.waiting = backend.running = backend.kv_usage = 0.0
 
     async def _health_loop(self, backend: Backend) -> None:

@@ -15,9 +15,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .breaker import BreakerState, CircuitBreaker
+from .breaker import CircuitBreaker
 from .config import BackendConfig, BreakerConfig
-from .routing import RequestKey, Strategy
+from .estimator import LoadEstimator
+from .routing import Rates, RequestKey, Strategy
 
 __all__ = ["Backend", "NoBackend", "Pool", "QueueFull", "QueueTimeout"]
 
@@ -55,6 +56,7 @@ class Backend:
     ttft_ewma: float = 0.0
     scraped_at: float | None = None
     models: frozenset[str] = field(default_factory=frozenset)
+    est: LoadEstimator = field(default_factory=LoadEstimator)
 
     def __post_init__(self) -> None:
         self.name = self.config.name
@@ -65,13 +67,30 @@ class Backend:
         """Fold one upstream time-to-first-byte sample into the EWMA the strategy reads."""
         self.ttft_ewma = seconds if self.ttft_ewma <= 0 else self.ttft_ewma + TTFT_ALPHA * (seconds - self.ttft_ewma)
 
+    @property
+    def queue(self) -> float:
+        """Requests on the engine: the router's own (always current) plus foreign ones from the last scrape."""
+        return self.in_flight + self.est.external
+
+    @property
+    def pending_prefill(self) -> float:
+        return self.est.pending_prefill
+
+    @property
+    def slot_wait(self) -> float:
+        return self.est.slot_wait(self.in_flight)
+
+    @property
+    def rates(self) -> Rates | None:
+        return self.est.rates()
+
     def available(self) -> bool:
         """May receive a request right now."""
         return self.healthy and self.breaker.can_accept()
 
     def routable(self) -> bool:
-        """Worth waiting for: healthy and not cut off by an open breaker (half-open counts)."""
-        return self.healthy and self.breaker.state is not BreakerState.OPEN
+        """Worth waiting for: healthy and not cut off by an open breaker (half-open and panic count)."""
+        return self.healthy and self.breaker.routable()
 
     def has_slot(self) -> bool:
         return self.in_flight < self.limit and self.available()
@@ -82,6 +101,7 @@ class Backend:
             "healthy": self.healthy, "breaker": self.breaker.state.value, "in_flight": self.in_flight,
             "limit": self.limit, "waiting": self.waiting, "running": self.running,
             "kv_usage": self.kv_usage, "ttft_ewma_s": self.ttft_ewma, "scraped_at": self.scraped_at,
+            **self.est.describe(),
         }
 
 
@@ -121,9 +141,9 @@ class Pool:
     def models(self) -> list[str]:
         return sorted(self.by_model)
 
-    def key(self, affinity: int | None) -> RequestKey:
+    def key(self, affinity: int | None, prompt_tokens: int = 0, max_tokens: int = 0) -> RequestKey:
         self._seq += 1
-        return RequestKey(affinity, self._seq)
+        return RequestKey(affinity, self._seq, prompt_tokens, max_tokens)
 
     def _choose(self, model: str, key: RequestKey, exclude: frozenset[str]) -> Backend | None:
         free: Sequence[Backend] = [b for b in self.by_model.get(model, ())
@@ -133,7 +153,8 @@ class Pool:
         choice = self.strategy(free, key)
         return choice if isinstance(choice, Backend) else None
 
-    def _take(self, backend: Backend) -> Backend:
+    def _take(self, backend: Backend, key: RequestKey) -> Backend:
+        backend.est.sent(key.seq, key.prompt_tokens, key.max_tokens, backend.in_flight)
         backend.in_flight += 1
         backend.breaker.on_start()
         return backend
@@ -146,7 +167,7 @@ class Pool:
         if not self.waiters:
             choice = self._choose(model, key, exclude)
             if choice is not None:
-                return self._take(choice)
+                return self._take(choice, key)
         if len(self.waiters) >= self.queue_max:
             raise QueueFull(model)
         loop = asyncio.get_running_loop()
@@ -172,10 +193,13 @@ class Pool:
         """A slot handed to a waiter that no longer wants it goes to the next one."""
         future = waiter.future
         if future.done() and not future.cancelled():
-            self.release(future.result())
+            self.release(future.result(), waiter.key)
 
-    def release(self, backend: Backend) -> None:
+    def release(self, backend: Backend, key: RequestKey | None = None) -> None:
+        """Give the slot back; with the request's ``key`` its timing feeds the backend's rates."""
         backend.in_flight -= 1
+        if key is not None:
+            backend.est.finished(key.seq)
         if self.waiters:
             self.dispatch()
 
@@ -190,7 +214,7 @@ class Pool:
                 continue
             choice = self._choose(waiter.model, waiter.key, waiter.exclude)
             if choice is not None:
-                waiter.future.set_result(self._take(choice))
+                waiter.future.set_result(self._take(choice, waiter.key))
                 served.append(waiter)
             elif not any(b.has_slot() for b in self.backends.values()):
                 break

@@ -2,30 +2,60 @@
 
 Every strategy has the same signature, :data:`Strategy`; it receives only candidates that
 are healthy, allowed by their breaker, serve the model and have a free slot, and returns
-one of them (or None when the list is empty).
+one of them (or None when the list is empty). The default strategy predicts each
+candidate's time to first token for *this* request and takes the smallest (shortest
+expected delay); see ``runtime/ROUTING.md``.
 """
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "PRIOR",
     "BackendStats",
+    "Rates",
     "RequestKey",
     "Strategy",
     "affinity_key",
-    "load_score",
+    "estimate_prompt_tokens",
     "make_load_strategy",
+    "predict_ttft",
+    "queue_wait",
     "rendezvous_rank",
     "round_robin",
 ]
 
-WAITING_WEIGHT = 1.0  # a request queued inside vLLM costs as much as one the router sent
-KV_WEIGHT = 0.5  # a full KV cache adds half a cap's worth of load
+EXPLORE_EVERY = 8  # at most one decision in this many probes a backend whose rates are unknown
+EXPLORE_MAX_IN_FLIGHT = 2  # ... and only while it has fewer requests than this in flight
+UNMEASURED_PENALTY = 2.0  # an unmeasured backend is assumed this much slower than the slowest measured one
+AFFINITY_MAX_REL = 0.25  # a warm prefix never costs more than this fraction of the best prediction
+CHARS_PER_TOKEN = 4  # cheap prompt-size estimate: English BPE averages ~4 characters a token
 _MASK = (1 << 64) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """A backend's service rates, learned online (see ``estimator.py``).
+
+    ``base_s`` is the time to first token of a tiny prompt on an engine with a free sequence
+    slot; ``prefill_s_per_token`` the extra time per prompt token (1 / prefill tokens/s);
+    ``service_s`` how long a request holds one of the engine's ``slots`` (``inf`` until the
+    engine was seen queueing, i.e. no known limit).
+    """
+
+    base_s: float
+    prefill_s_per_token: float
+    service_s: float
+    slots: float = math.inf
+
+
+PRIOR = Rates(base_s=0.05, prefill_s_per_token=1e-4, service_s=2.0)
+"""What the strategy assumes about backends before any has been measured."""
 
 
 class BackendStats(Protocol):
@@ -40,38 +70,66 @@ class BackendStats(Protocol):
     @property
     def limit(self) -> int: ...
     @property
-    def waiting(self) -> float: ...
+    def queue(self) -> float: ...  # requests on the engine: the router's in-flight plus foreign load
     @property
-    def kv_usage(self) -> float: ...
+    def pending_prefill(self) -> float: ...  # prompt tokens sent here that have no first token yet
     @property
-    def ttft_ewma(self) -> float: ...  # seconds; 0 until the first sample
+    def slot_wait(self) -> float: ...  # seconds until the engine has a sequence slot for one more request
+    @property
+    def rates(self) -> Rates | None: ...  # None until measured
 
 
 @dataclass(frozen=True, slots=True)
 class RequestKey:
-    """What a strategy may read about the request: an affinity hash and a sequence number."""
+    """What a strategy may read about the request.
+
+    ``affinity`` is a session/prefix hash, ``seq`` a sequence number, ``prompt_tokens`` the
+    estimated prompt length and ``max_tokens`` the requested output cap (0 when unknown).
+    """
 
     affinity: int | None
     seq: int
+    prompt_tokens: int = 0
+    max_tokens: int = 0
 
 
 Strategy = Callable[[Sequence[BackendStats], RequestKey], BackendStats | None]
 
 
-def load_score(b: BackendStats) -> float:
-    """Lower is better: the router's in-flight share of the cap, vLLM's queue, KV pressure."""
-    return (b.in_flight + WAITING_WEIGHT * b.waiting) / b.limit + KV_WEIGHT * b.kv_usage
+def queue_wait(queue: float, rates: Rates) -> float:
+    """Expected wait for an engine sequence slot when ``queue`` requests are already there.
 
-
-def _cost(b: BackendStats, with_latency: bool) -> float:
-    """Expected wait: load (counting the request being placed) scaled by the backend's recent TTFT.
-
-    Like Finagle's peak-EWMA balancer: a GPU that answers 2.5x slower gets proportionally fewer
-    requests, and one whose TTFT climbs because it queues sheds load before vLLM's queue shows
-    up in the next scrape. Without latency samples for every candidate, load alone decides.
+    Beyond ``slots`` a new request waits for ``queue - slots + 1`` completions, and a full
+    engine completes ``slots / service_s`` requests a second.
     """
-    load = load_score(b) + 1.0 / b.limit
-    return load * b.ttft_ewma if with_latency else load
+    excess = queue + 1 - rates.slots
+    if excess <= 0:
+        return 0.0
+    return excess * rates.service_s / rates.slots
+
+
+def predict_ttft(b: BackendStats, rates: Rates, prompt_tokens: int) -> float:
+    """Predicted time to first token of a ``prompt_tokens`` request sent to ``b`` now.
+
+    Wait for a slot, then its own prefill; with a free slot, also the prompt tokens sent
+    before it that still prefill (behind a queue, those are part of the wait already).
+    """
+    wait = b.slot_wait
+    ahead = b.pending_prefill if wait <= 0 else 0.0
+    return wait + rates.base_s + (ahead + prompt_tokens) * rates.prefill_s_per_token
+
+
+def _assumed(candidates: Sequence[BackendStats], measured: list[Rates | None]) -> list[Rates]:
+    """Each candidate's rates; an unmeasured one is assumed :data:`UNMEASURED_PENALTY` times slower
+    than the slowest measured one, so beyond its probes it only gets work the others would queue."""
+    known = [r for r in measured if r is not None]
+    if not known:
+        fallback = PRIOR
+    else:
+        k = UNMEASURED_PENALTY
+        fallback = Rates(k * max(r.base_s for r in known), k * max(r.prefill_s_per_token for r in known),
+                         k * max(r.service_s for r in known), min(r.slots for r in known))
+    return [r or fallback for r in measured]
 
 
 def _mix(x: int) -> int:
@@ -88,28 +146,46 @@ def rendezvous_rank(b: BackendStats, key: int) -> int:
 
 
 def make_load_strategy(slack: int) -> Strategy:
-    """Least-loaded choice, preferring the affinity key's rendezvous winner while it is warm but not busy.
+    """Shortest expected delay: the candidate with the smallest predicted time to first token.
 
-    The preferred backend keeps the request while vLLM reports no queue on it and its score
-    exceeds the best one by at most ``slack`` requests' worth of its cap (KV pressure counts);
-    beyond that a prefix-cache hit is worth less than the queueing it would cost.
+    Before anything is measured every candidate gets the same prior rates, and each request
+    already on a backend counts as one prior base latency (join-shortest-queue, prompt-size aware).
+    Exploration: when some candidates have no measured rates and others do, one decision in
+    :data:`EXPLORE_EVERY` goes to an unmeasured one holding fewer than
+    :data:`EXPLORE_MAX_IN_FLIGHT` requests, so it gets measured without being flooded.
+    Affinity: the key's rendezvous winner keeps the request while its prediction exceeds the
+    best one by at most ``slack`` requests' worth of its queueing delay and at most
+    :data:`AFFINITY_MAX_REL` of the best prediction; a warm prefix cache is worth a little
+    delay, never a queue.
     """
 
     def pick(candidates: Sequence[BackendStats], key: RequestKey) -> BackendStats | None:
-        if not candidates:
-            return None
-        if len(candidates) == 1:
-            return candidates[0]
-        timed = all(b.ttft_ewma > 0 for b in candidates)
-        best = min(candidates, key=lambda b: _cost(b, timed))
+        if len(candidates) <= 1:
+            return candidates[0] if candidates else None
+        measured = [b.rates for b in candidates]
+        any_measured = any(r is not None for r in measured)
+        if key.seq % EXPLORE_EVERY == 0 and any_measured:
+            cold = [b for b, r in zip(candidates, measured, strict=True)
+                    if r is None and b.in_flight < EXPLORE_MAX_IN_FLIGHT]
+            if cold:
+                return min(cold, key=lambda b: (b.in_flight, b.name))
+        assumed = _assumed(candidates, measured)
+        rates = {b.name: r for b, r in zip(candidates, assumed, strict=True)}
+        predicted = {b.name: predict_ttft(b, r, key.prompt_tokens) for b, r in zip(candidates, assumed, strict=True)}
+        if not any_measured:  # cold start: no slot limit known, so count requests
+            for b in candidates:
+                predicted[b.name] += b.queue * PRIOR.base_s
+        best = min(candidates, key=lambda b: (predicted[b.name], b.queue, b.name))
         if key.affinity is None:
             return best
         affinity = key.affinity
         preferred = max(candidates, key=lambda b: rendezvous_rank(b, affinity))
-        if preferred is best or preferred.waiting > 0:
-            return best if preferred is not best else preferred
-        allowance = slack / preferred.limit * (preferred.ttft_ewma if timed else 1.0)
-        return preferred if _cost(preferred, timed) <= _cost(best, timed) + allowance else best
+        if preferred is best:
+            return best
+        own = rates[preferred.name]
+        per_request = own.service_s / (own.slots if math.isfinite(own.slots) else max(preferred.limit, 1))
+        allowance = min(slack * per_request, AFFINITY_MAX_REL * predicted[best.name])
+        return preferred if predicted[preferred.name] <= predicted[best.name] + allowance else best
 
     return pick
 
@@ -119,6 +195,17 @@ def round_robin(candidates: Sequence[BackendStats], key: RequestKey) -> BackendS
     if not candidates:
         return None
     return candidates[key.seq % len(candidates)]
+
+
+def estimate_prompt_tokens(raw_size: int, body: dict[str, object]) -> tuple[int, int]:
+    """``(prompt tokens, max_tokens)`` guessed in O(1): body bytes / 4, and the output cap asked for.
+
+    JSON overhead makes the guess a little high for tiny bodies; the strategy only compares
+    backends, so a consistent overestimate costs nothing.
+    """
+    cap = body.get("max_tokens", body.get("max_completion_tokens"))
+    max_tokens = cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else 0
+    return max(1, raw_size // CHARS_PER_TOKEN), max_tokens
 
 
 def affinity_key(body: dict[str, object], prefix_chars: int) -> int | None:

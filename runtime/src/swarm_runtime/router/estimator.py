@@ -1,0 +1,241 @@
+"""One backend's service rates, learned online, and what the router has sent it (no I/O).
+
+Rates come from two sources. The router's own timings of streamed requests give time to
+first token against the prompt tokens ahead of it, fitted as a line (intercept ``base_s``,
+slope ``prefill_s_per_token``), how long a request holds an engine slot, and how much of
+its ``max_tokens`` a request really generates. vLLM's scraped metrics give the engine's
+sequence limit (the number running whenever it reports a queue), its decode step time
+(generated tokens per second per running sequence) and the load other clients put on it.
+
+Between scrapes the router counts what it sent itself (optimistic in-flight accounting): a
+request it just placed weighs on the next decision at once, so a burst is spread by
+predicted cost instead of piling onto whatever looked idle at the last scrape. With the
+sizes of everything in flight known, :meth:`LoadEstimator.slot_wait` replays the engine's
+first-come-first-served admission to predict when the next sequence slot frees up.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..vllm_metrics import VllmMetrics
+from .routing import PRIOR, Rates, queue_wait
+
+__all__ = ["MIN_SAMPLES", "LineFit", "LoadEstimator"]
+
+MIN_SAMPLES = 3  # first-token samples before a backend's rates count as measured
+SERVICE_ALPHA = 0.1  # EWMA weight of the newest slot-holding time / output length
+STEP_ALPHA = 0.3  # EWMA weight of the newest decode-step time from the counters
+DEFAULT_OUTPUT_TOKENS = 128.0  # assumed output length before any request finished
+SLOT_WAIT_REUSE_S = 0.005  # a slot-wait replay stays valid this long while nothing changed
+
+
+class LineFit:
+    """Exponentially weighted least squares of ``y = a + b·x``, ridged toward a prior slope.
+
+    With prompts of one size the slope is not identifiable; the ridge then keeps the prior
+    slope and lets the intercept absorb the difference.
+    """
+
+    def __init__(self, decay: float = 0.97, ridge: float = 100.0**2,
+                 prior_slope: float = PRIOR.prefill_s_per_token) -> None:
+        self.decay = decay
+        self.ridge = ridge
+        self.prior_slope = prior_slope
+        self.n = self.sx = self.sy = self.sxx = self.sxy = 0.0
+        self.count = 0
+
+    def add(self, x: float, y: float) -> None:
+        d = self.decay
+        self.n = self.n * d + 1.0
+        self.sx = self.sx * d + x
+        self.sy = self.sy * d + y
+        self.sxx = self.sxx * d + x * x
+        self.sxy = self.sxy * d + x * y
+        self.count += 1
+
+    def line(self) -> tuple[float, float]:
+        """``(intercept, slope)``, both kept positive."""
+        if self.n <= 0:
+            return PRIOR.base_s, self.prior_slope
+        mx, my = self.sx / self.n, self.sy / self.n
+        vxx = max(0.0, self.sxx / self.n - mx * mx)
+        vxy = self.sxy / self.n - mx * my
+        slope = max(1e-9, (vxy + self.ridge * self.prior_slope) / (vxx + self.ridge))
+        return max(1e-4, my - slope * mx), slope
+
+
+@dataclass(slots=True)
+class _Sent:
+    prompt_tokens: int
+    max_tokens: int
+    ahead: float  # prompt tokens expected to prefill before this one, itself included
+    wait: float  # predicted wait for an engine slot when it was sent
+    sent_at: float
+    first_at: float | None = None
+
+
+class LoadEstimator:
+    """Learns one backend's rates; the pool's ``Backend`` exposes them to the strategy."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.fit = LineFit()
+        self.sent_requests: dict[int, _Sent] = {}  # insertion order = the engine's arrival order
+        self.pending_prefill = 0.0
+        self.external = 0.0
+        self.slots = math.inf
+        self.service_s = 0.0
+        self.decode_step_s = 0.0
+        self.output_tokens = DEFAULT_OUTPUT_TOKENS  # EWMA of generated tokens per request
+        self.fill = 1.0  # EWMA of generated tokens / max_tokens (EOS stops early)
+        self.max_running = 0.0
+        self._line: tuple[float, float] | None = None
+        self._rates: Rates | None = None
+        self._version = 0  # bumped whenever what the slot-wait replay reads changes
+        self._slot_wait_cache: tuple[int, float, float, float] = (-1, 0.0, 0.0, 0.0)
+        self._queued_before = False
+        self.scraped_at: float | None = None
+        self._counters: tuple[float, float, float] | None = None  # (time, generated tokens, running)
+
+    def rates(self) -> Rates | None:
+        """Measured rates, or None before :data:`MIN_SAMPLES` first tokens and one completion."""
+        if self.fit.count < MIN_SAMPLES or self.service_s <= 0:
+            return None
+        cached = self._rates
+        if cached is None or self._line is None or cached.service_s != self.service_s or cached.slots != self.slots:
+            if self._line is None:
+                self._line = self.fit.line()
+            cached = self._rates = Rates(self._line[0], self._line[1], self.service_s, self.slots)
+        return cached
+
+    def _rates_or_prior(self) -> Rates:
+        return self.rates() or Rates(PRIOR.base_s, PRIOR.prefill_s_per_token, PRIOR.service_s, self.slots)
+
+    def slot_wait(self, in_flight: int) -> float:
+        """Seconds until the engine can admit one more request, replaying FCFS admission.
+
+        The first ``slots`` requests in flight hold the slots and end after their expected
+        output at the measured decode step time; the rest take slots as those free up.
+        Foreign requests (seen only as a count) add their mean service time per slot. The
+        answer is reused for :data:`SLOT_WAIT_REUSE_S` while nothing changed.
+        """
+        rates = self._rates_or_prior()
+        queue = in_flight + self.external
+        if math.isinf(rates.slots) or queue + 1 <= rates.slots:
+            return 0.0
+        step = self.decode_step_s
+        if step <= 0 or not self.sent_requests:
+            return queue_wait(queue, rates)
+        now = self.clock()
+        cached = self._slot_wait_cache
+        if cached[0] == self._version and cached[1] == queue and now - cached[2] <= SLOT_WAIT_REUSE_S:
+            return max(0.0, cached[3] - (now - cached[2]))
+        slots = max(1, int(rates.slots))
+        base, per_token, fill, default_tokens = rates.base_s, rates.prefill_s_per_token, self.fill, self.output_tokens
+        free: list[float] = []
+        for entry in self.sent_requests.values():
+            decode = (entry.max_tokens * fill if entry.max_tokens > 0 else default_tokens) * step
+            if len(free) < slots:
+                first = entry.first_at
+                if first is None:
+                    first = entry.sent_at + entry.wait + base + entry.ahead * per_token
+                free.append(max(0.0, first + decode - now))
+                if len(free) == slots:
+                    heapq.heapify(free)
+            else:
+                heapq.heapreplace(free, free[0] + base + entry.prompt_tokens * per_token + decode)
+        wait = (min(free) if len(free) >= slots else 0.0) + self.external * rates.service_s / slots
+        self._slot_wait_cache = (self._version, queue, now, wait)
+        return wait
+
+    def sent(self, seq: int, prompt_tokens: int, max_tokens: int, in_flight: int) -> None:
+        """The router placed request ``seq`` here while ``in_flight`` of its own were running."""
+        rates = self._rates_or_prior()
+        ahead = self.pending_prefill
+        queue = in_flight + self.external
+        if queue > rates.slots:
+            ahead *= rates.slots / queue
+        self.sent_requests[seq] = _Sent(prompt_tokens, max_tokens, ahead + prompt_tokens, self.slot_wait(in_flight),
+                                        self.clock())
+        self.pending_prefill += prompt_tokens
+        self._version += 1
+
+    def first_token(self, seq: int, ttft_s: float) -> None:
+        """The first streamed byte of ``seq`` arrived ``ttft_s`` after it was sent."""
+        entry = self.sent_requests.get(seq)
+        if entry is None or entry.first_at is not None:
+            return
+        entry.first_at = self.clock()
+        self.pending_prefill = max(0.0, self.pending_prefill - entry.prompt_tokens)
+        self._version += 1
+        if entry.wait <= 0:  # a queued sample measures the queue, not the rates
+            self.fit.add(entry.ahead, ttft_s)
+            self._line = None
+
+    def finished(self, seq: int) -> None:
+        """``seq`` released its slot (done, failed or cancelled)."""
+        entry = self.sent_requests.pop(seq, None)
+        if entry is None:
+            return
+        self._version += 1
+        now = self.clock()
+        if entry.first_at is None:
+            self.pending_prefill = max(0.0, self.pending_prefill - entry.prompt_tokens)
+            held = now - entry.sent_at - entry.wait  # non-streamed or failed: whole time, minus queueing
+        else:
+            if self._line is None:
+                self._line = self.fit.line()
+            base, slope = self._line
+            held = now - entry.first_at + base + slope * entry.prompt_tokens
+            if self.decode_step_s > 0:
+                tokens = (now - entry.first_at) / self.decode_step_s + 1.0
+                self.output_tokens += SERVICE_ALPHA * (tokens - self.output_tokens)
+                if entry.max_tokens > 0:
+                    fill = min(1.0, tokens / entry.max_tokens)
+                    self.fill += SERVICE_ALPHA * (fill - self.fill)
+        if held > 0:
+            self.service_s = held if self.service_s <= 0 else self.service_s + SERVICE_ALPHA * (held - self.service_s)
+
+    def scraped(self, metrics: VllmMetrics, in_flight: int, now: float) -> None:
+        """Fold one ``/metrics`` scrape in; ``in_flight`` is the router's own count at that moment."""
+        self.external = max(0.0, metrics.running + metrics.waiting - in_flight)
+        self.max_running = max(self.max_running, metrics.running)
+        # A request that arrived between two engine steps shows as waiting for a moment: only a
+        # queue seen in two scrapes in a row means the engine is at its limit.
+        if metrics.waiting > 0 and self._queued_before and self.max_running > 0:
+            self.slots = self.max_running
+        self._queued_before = metrics.waiting > 0
+        previous = self._counters
+        self._counters = (now, metrics.generation_tokens_total, metrics.running)
+        if previous is not None:
+            dt, generated = now - previous[0], metrics.generation_tokens_total - previous[1]
+            running = (metrics.running + previous[2]) / 2
+            if dt > 0 and generated > 0 and running >= 0.5:
+                step = dt * running / generated
+                self.decode_step_s = step if self.decode_step_s <= 0 else (
+                    self.decode_step_s + STEP_ALPHA * (step - self.decode_step_s))
+        self.scraped_at = now
+        self._version += 1
+
+    def expire(self, now: float, stale_after_s: float) -> None:
+        """Forget foreign load from a scrape older than ``stale_after_s``: a dead scrape cannot pin it."""
+        if self.scraped_at is not None and now - self.scraped_at > stale_after_s:
+            self.external = 0.0
+
+    def describe(self) -> dict[str, float | None]:
+        rates = self.rates()
+        return {
+            "predicted_base_s": rates.base_s if rates else None,
+            "prefill_tokens_per_s": 1.0 / rates.prefill_s_per_token if rates else None,
+            "service_s": self.service_s or None,
+            "slots": self.slots if math.isfinite(self.slots) else None,
+            "decode_steps_per_s": 1.0 / self.decode_step_s if self.decode_step_s > 0 else None,
+            "output_fill": self.fill,
+            "external_load": self.external,
+            "pending_prefill_tokens": self.pending_prefill,
+        }
