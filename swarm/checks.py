@@ -13,6 +13,7 @@ from swarm.capacity import plan_capacity
 from swarm.errors import Issue, key_path
 from swarm.kinds import CONFIGURED_KINDS
 from swarm.model import SwarmSpec
+from swarm.oracle.node import oci_issues
 from swarm.ports import published_ports
 
 SERVICE_KINDS = frozenset(CONFIGURED_KINDS)
@@ -20,7 +21,7 @@ SERVICE_KINDS = frozenset(CONFIGURED_KINDS)
 
 def check_spec(spec: SwarmSpec) -> list[Issue]:
     """Every cross-reference problem, then (only if references hold) every capacity problem."""
-    issues = [*_deployment_issues(spec), *_service_issues(spec), *_node_issues(spec)]
+    issues = [*_deployment_issues(spec), *_service_issues(spec), *_node_issues(spec), *oci_issues(spec)]
     if issues:
         return issues
     return [*_port_issues(spec), *_capacity_issues(spec)]
