@@ -5,7 +5,7 @@ import pulumi
 from components.config_source import config_secrets, stack_config_from_pulumi
 from components.outputs import export_outputs
 from components.swarm import CONFIG, Swarm, SwarmArgs
-from swarm.plan import build_plan
+from swarm.plan.builder import build_plan
 from swarm.stack_config import build_spec
 
 plan = build_plan(build_spec(stack_config_from_pulumi()))

@@ -29,7 +29,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from swarm.plan import build_plan
+from swarm.plan.builder import build_plan
 from swarm.services.litellm_config import (
     PER_WORKER_RPS,
     TARGET_RPS,

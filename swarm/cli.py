@@ -16,7 +16,7 @@ from swarm.offline.offline import EXIT_INVALID, offline_plan
 from swarm.offline.report import plan_json, plan_text
 from swarm.outputs import build_outputs
 from swarm.outputs_cli import parse_outputs, write_outputs
-from swarm.plan import build_plan
+from swarm.plan.builder import build_plan
 from swarm.stack_config import StackConfig, build_spec, read_stack_file
 
 

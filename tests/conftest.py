@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from swarm.offline.engine import CapturedRun, run_program
-from swarm.plan import SwarmPlan, build_plan
+from swarm.plan import SwarmPlan
+from swarm.plan.builder import build_plan
 from swarm.stack_config import (
     OFFLINE_SECRET_PLACEHOLDER,
     StackConfig,

@@ -13,7 +13,8 @@ from swarm.capacity import GpuCapacity
 from swarm.errors import Issue, SpecError
 from swarm.model import SwarmSpec
 from swarm.offline.engine import CapturedResource, run_program
-from swarm.plan import SwarmPlan, build_plan
+from swarm.plan import SwarmPlan
+from swarm.plan.builder import build_plan
 from swarm.policy_config import policy_config
 from swarm.stack_config import OFFLINE_SECRET_PLACEHOLDER, StackConfig, build_spec, required_secrets
 

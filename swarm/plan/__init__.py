@@ -1,8 +1,9 @@
-"""Build the `SwarmPlan` once from a validated spec; everything downstream reads it."""
+"""The `SwarmPlan` and its parts (plain data). `swarm.plan.builder.build_plan(spec)` builds it
+once from a validated spec; everything downstream reads it. Service modules import these types,
+so this package does not import the builder (which imports every service module)."""
 
 from __future__ import annotations
 
-from swarm.plan.builder import build_plan
 from swarm.plan.types import (
     BuiltImage,
     Endpoint,
@@ -21,5 +22,5 @@ from swarm.plan.types import (
 
 __all__ = [
     "BuiltImage", "Endpoint", "Flow", "GpuRequest", "Healthcheck", "Mount", "NodeMemory", "PlannedFile",
-    "PortMapping", "PulledImage", "SecretFile", "ServicePlan", "SwarmPlan", "build_plan",
+    "PortMapping", "PulledImage", "SecretFile", "ServicePlan", "SwarmPlan",
 ]

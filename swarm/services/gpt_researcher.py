@@ -15,19 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from swarm.plan.types import Healthcheck, Mount, SecretFile, ServicePlan, secret_path
+from swarm.plan.types import Healthcheck, Mount, SecretFile, ServicePlan
 from swarm.services import searxng
 from swarm.services.app_links import flows, gateway, pinned_image, require
 from swarm.services.base import PlanContext, service_origin
+from swarm.services.litellm_keys import key_expression, key_id
 
 KIND = "gpt-researcher"
 PORT = 8000
-LITELLM_KEY = "litellm-key-gpt-researcher"
+LITELLM_KEY = key_id(KIND)
 EMBEDDING_MODEL = "text-embedding-3-small"
 """The embedding model name GPT Researcher asks LiteLLM for (LiteLLM must serve it)."""
 APP_DIR = "/usr/src/app"
 USER = "1000:1000"  # the image's gpt-researcher user
-START = (f'OPENAI_API_KEY="$(cat {secret_path(LITELLM_KEY)})" || exit 1; export OPENAI_API_KEY; '
+START = (f'OPENAI_API_KEY="{key_expression(KIND)}" || exit 1; export OPENAI_API_KEY; '
          f"exec uvicorn main:app --host 0.0.0.0 --port {PORT}")
 PROBE = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{PORT}/', timeout=3)"
 

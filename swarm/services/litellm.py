@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from swarm.plan.types import Flow, Healthcheck, PlannedFile, PulledImage, SecretFile, ServicePlan
+from swarm.plan.types import Flow, Healthcheck, PlannedFile, PulledImage, SecretFile, ServicePlan, secret_path
 from swarm.render.yaml_text import to_yaml
 from swarm.services import postgres, redis, swarm_router
 from swarm.services.base import PlanContext, service_origin
@@ -27,6 +27,7 @@ from swarm.services.litellm_config import (
     secret_env,
     workers_for,
 )
+from swarm.services.litellm_keys import SCRIPT_NAME, client_kinds, key_id, render_register_script
 from swarm.services.pinned import BOTH, override
 
 KIND = "litellm"
@@ -66,14 +67,17 @@ def build(ctx: PlanContext) -> Iterator[ServicePlan]:
         workers = workers_for(TARGET_RPS, PER_WORKER_RPS, spec.nodes[service.node].cpus)
         config_path = f"{CONFIG_DIR}/{CONFIG_NAME}"
         config = to_yaml(litellm_config(spec, deps), "LiteLLM proxy configuration")
+        clients = client_kinds(spec)
+        register = f"{CONFIG_DIR}/{SCRIPT_NAME}" if clients else None
         entrypoint = render_entrypoint(secret_env(spec, swarm_router.API_KEY, redis.PASSWORD), postgres.PASSWORD,
-                                       deps, config_path, PORT, workers)
+                                       deps, config_path, PORT, workers, register)
         secrets = (
             SecretFile(MASTER_KEY, f"generated:{MASTER_KEY}"),
             SecretFile(swarm_router.API_KEY, f"generated:{swarm_router.API_KEY}"),
             SecretFile(redis.PASSWORD, f"generated:{redis.PASSWORD}"),
             SecretFile(postgres.PASSWORD, f"generated:{postgres.PASSWORD}"),
             *(SecretFile(key, f"config:{key}") for key in provider_keys(spec)),
+            *(SecretFile(key_id(kind), f"generated:{key_id(kind)}") for kind in clients),
         )
         probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{PORT}/health/liveliness', timeout=3)"
         yield ServicePlan(
@@ -92,7 +96,9 @@ def build(ctx: PlanContext) -> Iterator[ServicePlan]:
             internal_port=PORT,
             config_dir=CONFIG_DIR,
             files=(PlannedFile(CONFIG_NAME, config, f"{name}/{CONFIG_NAME}"),
-                   PlannedFile(ENTRYPOINT_NAME, entrypoint, f"{name}/{ENTRYPOINT_NAME}")),
+                   PlannedFile(ENTRYPOINT_NAME, entrypoint, f"{name}/{ENTRYPOINT_NAME}"),
+                   *((PlannedFile(SCRIPT_NAME, render_register_script(clients, secret_path(MASTER_KEY), PORT),
+                                  f"{name}/{SCRIPT_NAME}"),) if clients else ())),
             secret_files=secrets,
             tmpfs={"/tmp": "rw,nosuid,size=256m"},
             flows=(

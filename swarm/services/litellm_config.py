@@ -150,6 +150,7 @@ def litellm_config(spec: SwarmSpec, backends: Backends) -> dict[str, Any]:
     return {
         "model_list": model_list(spec, backends),
         "litellm_settings": {
+            "callbacks": ["prometheus"],  # /metrics for Prometheus (swarm/monitoring)
             "drop_params": True,
             "request_timeout": 300,
             "turn_off_message_logging": True,
@@ -182,8 +183,11 @@ def provider_keys(spec: SwarmSpec) -> list[str]:
     return list(dict.fromkeys(key for p in spec.providers.values() for key in p.api_key_secrets))
 
 
+METRICS_DIR = "/tmp/litellm-metrics"
+
+
 def render_entrypoint(exports: Iterable[tuple[str, str]], postgres_password: str, backends: Backends,
-                      config_path: str, port: int, workers: int) -> str:
+                      config_path: str, port: int, workers: int, register_script: str | None = None) -> str:
     """Exports each secret from its file into LiteLLM's own process only, then execs it."""
     lines = [
         "#!/bin/sh",
@@ -201,6 +205,12 @@ def render_entrypoint(exports: Iterable[tuple[str, str]], postgres_password: str
     lines += [
         f'DATABASE_URL="{url}"',
         "export DATABASE_URL",
+        # one metrics registry across the uvicorn workers (prometheus-client's multiprocess mode)
+        f'PROMETHEUS_MULTIPROC_DIR="{METRICS_DIR}"',
+        "export PROMETHEUS_MULTIPROC_DIR",
+        f'rm -rf "{METRICS_DIR}" && mkdir -p "{METRICS_DIR}"',
+        # registers the apps' keys once the proxy is live
+        *([f"python3 {register_script} &"] if register_script else []),
         f"exec litellm --config {config_path} --host 0.0.0.0 --port {port} --num_workers {workers}",
     ]
     return "\n".join(lines) + "\n"

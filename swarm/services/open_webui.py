@@ -16,12 +16,13 @@ from swarm.plan.types import Healthcheck, Mount, PulledImage, SecretFile, Servic
 from swarm.services import pipelines, qdrant
 from swarm.services.app_links import flows, gateway, pinned_image
 from swarm.services.base import PlanContext, service_origin
+from swarm.services.litellm_keys import key_expression, key_id
 
 KIND = "open-webui"
 PORT = 8080
 DATA = "/app/backend/data"
 SECRET_KEY = "open-webui-secret-key"
-LITELLM_KEY = "litellm-key-open-webui"
+LITELLM_KEY = key_id(KIND)
 # Seen in a public restore runbook as the image of Open WebUI revision ecd48e2f, which another
 # public repo's release pin names v0.10.2 with linux/amd64 and linux/arm64 manifests.
 IMAGE = PulledImage(
@@ -33,7 +34,7 @@ IMAGE = PulledImage(
 
 
 def _start(with_pipelines: bool, with_qdrant: bool) -> str:
-    keys = f"$(cat {secret_path(LITELLM_KEY)})"
+    keys = key_expression(KIND)
     if with_pipelines:
         keys += f";$(cat {secret_path(pipelines.API_KEY)})"
     lines = [f'WEBUI_SECRET_KEY="$(cat {secret_path(SECRET_KEY)})"', f'OPENAI_API_KEYS="{keys}"']

@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from swarm.plan.types import Healthcheck, Mount, PulledImage, SecretFile, ServicePlan, secret_path
 from swarm.services.app_links import Link, flows, gateway, link, pinned_image
 from swarm.services.base import PlanContext, service_origin
+from swarm.services.litellm_keys import key_expression, key_id
 
 KIND = "pipelines"
 PORT = 9099
 API_KEY = "pipelines-api-key"
-LITELLM_KEY = "litellm-key-pipelines"
+LITELLM_KEY = key_id(KIND)
 # Seen pinned by digest in a public design note ("legacy Pipelines
 # ghcr.io/open-webui/pipelines@sha256:b48e9bc3..., revision 039f9c54"): the `main` build of
 # that revision. Upstream builds linux/amd64 and linux/arm64 images.
@@ -26,7 +27,7 @@ IMAGE = PulledImage(
     digest="sha256:b48e9bc338ce2be0acfbeff01810db72408a12f07739f9e3879c1f2b00952d6e",
     platforms=frozenset({"amd64", "arm64"}),
 )
-START = (f'PIPELINES_API_KEY="$(cat {secret_path(API_KEY)})" && OPENAI_API_KEY="$(cat {secret_path(LITELLM_KEY)})" '
+START = (f'PIPELINES_API_KEY="$(cat {secret_path(API_KEY)})" && OPENAI_API_KEY="{key_expression(KIND)}" '
          "|| exit 1; export PIPELINES_API_KEY OPENAI_API_KEY; exec bash start.sh")
 PROBE = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{PORT}/', timeout=3)"
 

@@ -17,6 +17,7 @@ from swarm.plan.types import Healthcheck, Mount, PlannedFile, PulledImage, Secre
 from swarm.render.yaml_text import to_yaml
 from swarm.services.app_links import flows, gateway, pinned_image
 from swarm.services.base import PlanContext, service_origin
+from swarm.services.litellm_keys import key_expression, key_id
 
 KIND = "sillytavern"
 PORT = 8000
@@ -24,7 +25,7 @@ APP = "/home/node/app"
 TEMPLATE_DIR = "/etc/sillytavern"
 CONFIG = "config.yaml"
 PASSWORD = "sillytavern-password"
-LITELLM_KEY = "litellm-key-sillytavern"
+LITELLM_KEY = key_id(KIND)
 USERNAME = "swarm"
 PLACEHOLDER = "__BASIC_AUTH_PASSWORD__"
 TAILNET = "100.64.0.0/10"
@@ -40,7 +41,7 @@ IMAGE = PulledImage(
 SEED_KEY = ("const fs=require('fs');const d='data/default-user';fs.mkdirSync(d,{recursive:true});"
             "const p=d+'/secrets.json';let s={};try{s=JSON.parse(fs.readFileSync(p,'utf8'))}catch(e){}"
             "s.api_key_custom=process.env.LITELLM_KEY;fs.writeFileSync(p,JSON.stringify(s,null,4))")
-START = (f'PASSWORD="$(cat {secret_path(PASSWORD)})" && LITELLM_KEY="$(cat {secret_path(LITELLM_KEY)})" || exit 1; '
+START = (f'PASSWORD="$(cat {secret_path(PASSWORD)})" && LITELLM_KEY="{key_expression(KIND)}" || exit 1; '
          f'mkdir -p config && sed "s/{PLACEHOLDER}/$PASSWORD/" {TEMPLATE_DIR}/{CONFIG} > config/{CONFIG} '
          f"&& LITELLM_KEY=\"$LITELLM_KEY\" node -e \"{SEED_KEY}\" && unset PASSWORD LITELLM_KEY "
          "&& exec ./docker-entrypoint.sh")

@@ -11,6 +11,7 @@ from typing import Any
 
 from swarm.plan.types import Flow, PlannedFile, SecretFile, ServicePlan, secret_path
 from swarm.render.yaml_text import to_yaml
+from swarm.services import vllm
 from swarm.services.base import PlanContext, http_healthcheck, service_origin
 from swarm.services.runtime_image import RUNTIME_IMAGE
 
@@ -50,6 +51,7 @@ def router_config(ctx: PlanContext) -> dict[str, Any]:
                 "url": ctx.url(deployment.node, deployment.port),
                 "models": [deployment.model],
                 "max_concurrency": deployment.max_num_seqs,
+                "api_key_file": secret_path(vllm.API_KEY),
             }
             for name, deployment in spec.inference.items()
         ],
@@ -72,7 +74,8 @@ def build(ctx: PlanContext) -> Iterator[ServicePlan]:
         internal_port=PORT,
         config_dir=CONFIG_DIR,
         files=(PlannedFile(CONFIG_NAME, config, f"{name}/{CONFIG_NAME}"),),
-        secret_files=(SecretFile(API_KEY, f"generated:{API_KEY}"), SecretFile(ADMIN_KEY, f"generated:{ADMIN_KEY}")),
+        secret_files=(SecretFile(API_KEY, f"generated:{API_KEY}"), SecretFile(ADMIN_KEY, f"generated:{ADMIN_KEY}"),
+                      SecretFile(vllm.API_KEY, f"generated:{vllm.API_KEY}")),
         flows=tuple(
             Flow(source=name, target=deployment_name, port=deployment.port, purpose="OpenAI API",
                  cross_node=deployment.node != node)

@@ -14,7 +14,8 @@ from swarm.adopt import read_inspect
 from swarm.model import Adoption
 from swarm.offline import engine
 from swarm.offline.engine import CapturedResource
-from swarm.plan import SwarmPlan, build_plan
+from swarm.plan import SwarmPlan
+from swarm.plan.builder import build_plan
 from swarm.stack_config import OFFLINE_SECRET_PLACEHOLDER, StackConfig, build_spec
 
 FIXTURES = Path(__file__).parent / "fixtures"

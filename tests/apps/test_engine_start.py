@@ -150,9 +150,9 @@ def _values(plan: ServicePlan) -> dict[str, str]:
     ("qdrant", {"QDRANT__SERVICE__API_KEY": "{qdrant-api-key}"}),
     ("searxng", {"SEARXNG_SECRET": "{searxng-secret}"}),
     ("open-webui", {"WEBUI_SECRET_KEY": "{open-webui-secret-key}", "QDRANT_API_KEY": "{qdrant-api-key}",
-                    "OPENAI_API_KEYS": "{litellm-key-open-webui};{pipelines-api-key}"}),
-    ("pipelines", {"PIPELINES_API_KEY": "{pipelines-api-key}", "OPENAI_API_KEY": "{litellm-key-pipelines}"}),
-    ("gpt-researcher", {"OPENAI_API_KEY": "{litellm-key-gpt-researcher}"}),
+                    "OPENAI_API_KEYS": "sk-{litellm-key-open-webui};{pipelines-api-key}"}),
+    ("pipelines", {"PIPELINES_API_KEY": "{pipelines-api-key}", "OPENAI_API_KEY": "sk-{litellm-key-pipelines}"}),
+    ("gpt-researcher", {"OPENAI_API_KEY": "sk-{litellm-key-gpt-researcher}"}),
 ])
 def test_the_start_exports_each_key_to_the_app_only(engine: Engine, plans: dict[str, ServicePlan], app: str,
                                                     expected: dict[str, str]) -> None:
@@ -178,7 +178,7 @@ def test_sillytavern_gets_its_password_in_config_and_its_key_in_its_store(engine
     status, output = _run(engine, plan, values)
     assert status == 0, output
     assert f"password: {values['sillytavern-password']}" in output
-    assert f"node saw LITELLM_KEY={values['litellm-key-sillytavern']}" in output
+    assert f"node saw LITELLM_KEY=sk-{values['litellm-key-sillytavern']}" in output
     assert "PASSWORD=" not in output and "LITELLM_KEY=" not in output.replace("node saw LITELLM_KEY", ""), \
         "the secrets are unset before the app starts"
 

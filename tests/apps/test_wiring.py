@@ -53,7 +53,7 @@ def test_open_webui_uses_litellm_pipelines_and_qdrant_with_sign_up_off(apps: Swa
                                "pipelines-api-key": "generated:pipelines-api-key",
                                "qdrant-api-key": "generated:qdrant-api-key"}
     start = _start(webui)
-    assert 'OPENAI_API_KEYS="$(cat /run/secrets/litellm-key-open-webui);$(cat /run/secrets/pipelines-api-key)"' in start
+    assert 'OPENAI_API_KEYS="sk-$(cat /run/secrets/litellm-key-open-webui);$(cat /run/secrets/pipelines-api-key)"' in start
     assert 'WEBUI_SECRET_KEY="$(cat /run/secrets/open-webui-secret-key)"' in start
     assert 'QDRANT_API_KEY="$(cat /run/secrets/qdrant-api-key)"' in start
     assert _flows(webui) == {"litellm": (4000, False), "pipelines": (9099, False), "qdrant": (6333, True)}
@@ -90,7 +90,7 @@ def test_gpt_researcher_uses_litellm_and_the_private_searxng(apps: SwarmPlan) ->
     assert (env["RETRIEVER"], env["SEARX_URL"]) == ("searx", "http://searxng:8080")
     assert env["SMART_LLM"].startswith("openai:") and env["FAST_LLM"].startswith("openai:")
     assert _flows(researcher) == {"litellm": (4000, True), "searxng": (8080, False)}
-    assert 'OPENAI_API_KEY="$(cat /run/secrets/litellm-key-gpt-researcher)"' in _start(researcher)
+    assert 'OPENAI_API_KEY="sk-$(cat /run/secrets/litellm-key-gpt-researcher)"' in _start(researcher)
     assert researcher.image.ref == PINNED and researcher.image.platforms == frozenset({"amd64"})
 
 

@@ -32,7 +32,7 @@ import pytest
 from docker.models.containers import Container
 
 from components.service_container import FILE_MODE, FILE_OWNER, Upload, delivery
-from swarm.plan import build_plan
+from swarm.plan.builder import build_plan
 from swarm.plan.types import Mount, ServicePlan
 from swarm.stack_config import build_spec, read_stack_file
 from tests.engine.dockerd import Engine

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from swarm.plan import SwarmPlan, build_plan
+from swarm.plan import SwarmPlan
+from swarm.plan.builder import build_plan
 from swarm.stack_config import OFFLINE_SECRET_PLACEHOLDER, StackConfig, build_spec
 
 

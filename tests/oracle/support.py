@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from swarm.plan import SwarmPlan, build_plan
+from swarm.plan import SwarmPlan
+from swarm.plan.builder import build_plan
 from swarm.stack_config import build_spec
 from tests.swarm.conftest import config_of
 

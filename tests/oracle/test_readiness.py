@@ -82,7 +82,7 @@ def test_the_tailnet_component_refuses_a_tampered_policy_before_the_provider(tmp
         "from pathlib import Path\n"
         "from components.tailnet import Tailnet, TailnetArgs\n"
         "from swarm.oracle.acl import ACL_PATH\n"
-        "from swarm.plan import build_plan\n"
+        "from swarm.plan.builder import build_plan\n"
         "from swarm.stack_config import build_spec, read_stack_file\n"
         f"plan = build_plan(build_spec(read_stack_file(Path({str(REPO / 'Pulumi.prod.yaml')!r}))))\n"
         "text = plan.extra_files[ACL_PATH].replace('\"acls\": [', "

@@ -8,6 +8,7 @@ import pytest
 from swarm_runtime.autotuner import AutotunerConfig, load_config
 from swarm_runtime.autotuner.cli import main
 from swarm_runtime.autotuner.config import ConfigError, parse_config
+from swarm_runtime.autotuner.limit import LimitParams
 
 EXAMPLE = """
 router: {url: "http://100.96.197.84:9000", admin_key_env: ROUTER_ADMIN_KEY}
@@ -53,11 +54,24 @@ def test_minimal_config_gets_defaults() -> None:
     ({"targets": [{"backend": "a"}], "router": {"admin_key": "plaintext"}}, "router.admin_key"),
     ({"targets": [{"backend": "a"}], "router": {"admin_key_env": "not a name"}}, "router.admin_key_env"),
     ({"targets": [{"backend": "a", "vllm_url": "127.0.0.1:8000"}]}, "targets.0.vllm_url"),
+    ({"targets": [{"backend": "a"}], "control": {"max_growth_ratio": 0.5}}, "control.max_growth_ratio"),
+    ({"targets": [{"backend": "a"}], "control": {"min_cut_ratio": 1.0}}, "control.min_cut_ratio"),
+    ({"targets": [{"backend": "a"}], "control": {"recommend_percentile": 0}}, "control.recommend_percentile"),
+    ({"targets": [{"backend": "a"}], "thermal": {"trend_window": 1}}, "thermal.trend_window"),
 ])
 def test_errors_name_the_key_path(data: dict[str, object], path: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(data)
     assert path in str(info.value)
+
+
+def test_new_control_keys_reach_the_limit() -> None:
+    cfg = parse_config({"targets": [{"backend": "a"}],
+                        "thermal": {"time_constant_s": 45, "trend_window": 6},
+                        "control": {"min_cut_ratio": 0.4, "max_growth_ratio": 1.25, "kv_hysteresis": 0.05}})
+    params = LimitParams.from_config(cfg.targets[0], cfg.thermal, cfg.control)
+    assert (params.time_constant_s, params.trend_window) == (45, 6)
+    assert (params.min_cut_ratio, params.max_growth_ratio, params.kv_hysteresis) == (0.4, 1.25, 0.05)
 
 
 def test_not_a_mapping_and_bad_yaml(tmp_path: Path) -> None:

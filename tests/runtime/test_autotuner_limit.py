@@ -12,12 +12,14 @@ from swarm_runtime.autotuner.types import GpuReading, Reason, Sample, VllmReadin
 
 from tests.runtime.support import FakeClock
 
-# target 0.5 s: grow at TTFT <= 0.4, dead band (0.4, 0.5], cut above 0.5 by half,
-# 10 s cool-down; busy means running + waiting >= half the limit.
+# target 0.5 s: grow by one at TTFT < 0.4, dead band [0.4, 0.5], TTFT cuts by sqrt(target / TTFT)
+# (at most to half), other cuts by half, 10 s cool-down; busy means running + waiting >= half the
+# limit; KV pressure from 0.9, released below 0.8; level-only thermal guard (no look-ahead).
 PARAMS = LimitParams(ttft_target_s=0.5, min_limit=2, max_limit=10, initial_limit=4, grow_below=0.8,
-                     increase=1, decrease_ratio=0.5, cooldown_s=10.0, kv_usage_max=0.9,
-                     power_saturation=0.98, busy_fraction=0.5, thermal_margin_c=5.0, max_temp_c=85.0,
-                     hold_band_c=3.0)
+                     increase=1, decrease_ratio=0.5, min_cut_ratio=0.5, max_growth_ratio=1.0,
+                     cooldown_s=10.0, kv_usage_max=0.9, kv_hysteresis=0.1, power_saturation=0.98,
+                     busy_fraction=0.5, thermal_margin_c=5.0, max_temp_c=85.0, hold_band_c=3.0,
+                     time_constant_s=0.0)
 
 
 def v(ttft: float | None, running: float = 10, waiting: float = 0, kv: float = 0.1,
@@ -53,17 +55,81 @@ def test_vllm_signals_table() -> None:
         (3, Sample(v(None)), 6, Reason.HOLD_NO_TRAFFIC),
         (4, Sample(v(0.3, running=2)), 6, Reason.HOLD_IDLE),  # 2 < 0.5 * 6: the cap is not binding
         (5, Sample(v(0.3, running=3)), 7, Reason.GROW),       # 3 >= 0.5 * 6
-        (6, Sample(v(0.6)), 5, Reason.CUT_TTFT),              # floor(7 * 0.5 / 0.6)
-        (7, Sample(v(2.0)), 5, Reason.HOLD_COOLDOWN),         # stale breach: no second cut
-        (15, Sample(v(0.2)), 5, Reason.HOLD_COOLDOWN),        # 9 s after the cut
-        (16, Sample(v(2.0)), 2, Reason.CUT_TTFT),             # gross breach: floor(5 * 0.5)
-        (26, Sample(v(0.2)), 3, Reason.GROW),                 # 10 s after: growth resumes
-        (27, Sample(v(0.2)), 4, Reason.GROW),
-        (28, Sample(v(0.2, preemptions=1)), 2, Reason.CUT_PREEMPTION),  # always the full cut
-        (38, Sample(v(0.2, kv=0.95)), 2, Reason.CUT_KV_CACHE),  # already at min_limit
-        (48, Sample(v(0.1, running=2, waiting=1)), 2, Reason.HOLD_VLLM_QUEUEING),
-        (49, Sample(v(0.1)), 3, Reason.GROW),
+        (6, Sample(v(0.6)), 6, Reason.CUT_TTFT),              # floor(7 * sqrt(0.5 / 0.6)) = 6
+        (7, Sample(v(2.0)), 6, Reason.HOLD_SETTLING),         # 10 in flight > 6: the cut has not held
+        (8, Sample(v(2.0, running=6)), 6, Reason.HOLD_SETTLING),  # drained now; this interval is stale
+        (9, Sample(v(2.0, running=6)), 3, Reason.CUT_TTFT),   # fresh breach, 3 s after the last cut
+        (10, Sample(v(0.2, running=3)), 3, Reason.HOLD_COOLDOWN),  # the cool-down only gates growth
+        (19, Sample(v(0.2)), 4, Reason.GROW),                 # 10 s after the cut
+        (20, Sample(v(0.2, preemptions=1)), 2, Reason.CUT_PREEMPTION),  # the full cut
+        (21, Sample(v(0.2, kv=0.95)), 2, Reason.HOLD_COOLDOWN),
+        (31, Sample(v(0.2, kv=0.85)), 2, Reason.HOLD_KV_CACHE),  # latched at 0.95, 0.85 is not < 0.8
+        (32, Sample(v(0.2, kv=0.79)), 3, Reason.GROW),          # released below 0.9 - 0.1
+        (33, Sample(v(0.1, running=2, waiting=1)), 3, Reason.HOLD_VLLM_QUEUEING),
+        (34, Sample(v(0.1)), 4, Reason.GROW),
     ])
+
+
+def test_queueing_breach_cuts_to_what_vllm_runs_and_settles_at_the_knee() -> None:
+    """Long prompts arrive: the KV cache holds 8 sequences, 16 more queue inside vLLM."""
+    clock = FakeClock()
+    params = LimitParams(ttft_target_s=0.5, min_limit=2, max_limit=64, initial_limit=24, cooldown_s=15.0)
+    limit = GpuAwareLimit(params, clock)
+    run_table(limit, clock, [
+        (0, Sample(v(0.42, running=24)), 24, Reason.HOLD_BAND),
+        (5, Sample(v(3.0, running=8, waiting=16, kv=0.99)), 8, Reason.CUT_QUEUE),  # Little: 8 run
+        (10, Sample(v(2.5, running=8, waiting=4, kv=0.99)), 8, Reason.HOLD_SETTLING),  # still draining
+        (15, Sample(v(1.2, running=8, kv=0.98)), 8, Reason.HOLD_SETTLING),  # drained; stale interval
+        (20, Sample(v(0.35, running=8, kv=0.98)), 8, Reason.HOLD_KV_CACHE),  # no growth past the knee
+        (25, Sample(v(0.3, running=8, kv=0.97)), 8, Reason.HOLD_KV_CACHE),
+        (30, Sample(v(0.6, running=8, kv=0.97)), 7, Reason.CUT_TTFT),  # floor(8 * sqrt(0.5 / 0.6))
+        # Short prompts again: the KV cache has room, so the knee it set is forgotten; growth by
+        # sqrt(0.4 / TTFT), at most 1.5x, at least +1.
+        (45, Sample(v(0.1, running=7, kv=0.2)), 10, Reason.GROW),
+        (50, Sample(v(0.2, running=10, kv=0.3)), 14, Reason.GROW),   # floor(10 * 1.414)
+        (55, Sample(v(0.3, running=14, kv=0.4)), 16, Reason.GROW),   # floor(14 * 1.155)
+        (60, Sample(v(0.39, running=16, kv=0.4)), 17, Reason.GROW),  # +1 at least
+        (65, Sample(v(0.45, running=17, kv=0.4)), 17, Reason.HOLD_BAND),
+    ])
+
+
+def test_fast_growth_stops_where_the_last_cut_came_from() -> None:
+    clock = FakeClock()
+    params = LimitParams(ttft_target_s=0.5, min_limit=2, max_limit=64, initial_limit=20, cooldown_s=10.0)
+    limit = GpuAwareLimit(params, clock)
+    run_table(limit, clock, [
+        (0, Sample(v(0.6, running=20)), 18, Reason.CUT_TTFT),
+        (10, Sample(v(0.1, running=18)), 19, Reason.GROW),   # 1.5x would be 27: the breach was at 20
+        (15, Sample(v(0.3, running=19)), 20, Reason.GROW),   # from there one step at a time
+        (20, Sample(v(0.15, running=20)), 30, Reason.GROW),  # 0.15 <= 0.4 / 2 up here: forget it
+    ])
+
+
+def test_ttft_cut_is_proportional_and_bounded() -> None:
+    params = LimitParams(ttft_target_s=0.5, min_limit=2, max_limit=64, initial_limit=30, cooldown_s=15.0)
+    rows: list[tuple[float, int, Reason]] = [
+        (0.55, 28, Reason.CUT_TTFT),   # floor(30 * 0.953): a marginal breach trims
+        (0.8, 23, Reason.CUT_TTFT),    # floor(30 * 0.79)
+        (2.0, 15, Reason.CUT_TTFT),    # sqrt(0.25) = 0.5
+        (50.0, 15, Reason.CUT_TTFT),   # never below min_cut_ratio without a queue to explain it
+    ]
+    for ttft, expected, reason in rows:
+        clock = FakeClock()
+        limit = GpuAwareLimit(params, clock)
+        assert limit.update(Sample(v(ttft, running=30))) == expected, ttft
+        assert limit.last_decision is not None and limit.last_decision.reason is reason
+
+
+def test_safe_limit_follows_every_cut() -> None:
+    clock = FakeClock()
+    limit = GpuAwareLimit(PARAMS, clock)
+    run_table(limit, clock, [
+        (0, Sample(v(0.2)), 5, Reason.GROW),
+        (1, Sample(v(0.2)), 6, Reason.GROW),
+        (2, Sample(v(0.2), gpu(80, slowdown=None)), 3, Reason.CUT_THERMAL),
+        (3, Sample(None, gpu(60)), 3, Reason.HOLD_VLLM_DOWN),  # not back to 5
+    ])
+    assert limit.safe_limit == 3
 
 
 def test_bounds_table() -> None:
@@ -73,10 +139,10 @@ def test_bounds_table() -> None:
     run_table(limit, clock, [
         (0, Sample(v(0.1)), 6, Reason.GROW),
         (1, Sample(v(0.1)), 6, Reason.HOLD_AT_MAX),
-        (2, Sample(v(0.9)), 5, Reason.CUT_TTFT),  # floor(6 * 0.9) = 5: a cut always moves by >= 1
-        (3, Sample(v(0.9)), 4, Reason.CUT_TTFT),  # no cool-down configured
-        (4, Sample(v(0.9)), 3, Reason.CUT_TTFT),
-        (5, Sample(v(0.9)), 3, Reason.CUT_TTFT),  # floored at min_limit
+        (2, Sample(v(0.51)), 5, Reason.CUT_TTFT),  # floor(6 * 0.99) = 5: a cut always moves by >= 1
+        (3, Sample(v(0.51)), 4, Reason.CUT_TTFT),  # no cool-down configured
+        (4, Sample(v(0.51)), 3, Reason.CUT_TTFT),
+        (5, Sample(v(0.51)), 3, Reason.CUT_TTFT),  # floored at min_limit
     ])
 
 
@@ -88,7 +154,7 @@ def test_thermal_guard_table() -> None:
         (0, Sample(v(0.2), gpu(70, slowdown=83)), 9, Reason.GROW),
         (1, Sample(v(0.2), gpu(75, slowdown=83)), 9, Reason.HOLD_GPU_WARM),
         (2, Sample(v(0.2), gpu(78, slowdown=83)), 4, Reason.CUT_THERMAL),  # TTFT fine, still cut
-        (3, Sample(v(0.2), gpu(79, slowdown=83)), 4, Reason.HOLD_COOLDOWN),
+        (3, Sample(v(0.2), gpu(79, slowdown=83)), 4, Reason.HOLD_GPU_WARM),  # no fresh rise yet
         (4, Sample(v(0.2), gpu(83, slowdown=83)), 2, Reason.CUT_THERMAL_EMERGENCY),  # ignores cool-down
         (14, Sample(v(0.2), gpu(60, slowdown=83)), 3, Reason.GROW),
         (15, Sample(v(0.2), gpu(60, slowdown=83)), 4, Reason.GROW),
@@ -141,9 +207,9 @@ def test_median_filter_ignores_a_lone_spike_but_follows_a_sustained_breach() -> 
         (3, Sample(v(0.45)), 6, Reason.HOLD_BAND),  # median(0.45, 2.0, 0.45)
         (4, Sample(v(0.45)), 6, Reason.HOLD_BAND),
         (5, Sample(v(0.9)), 6, Reason.HOLD_BAND),   # first sample of a real breach
-        (6, Sample(v(0.9)), 3, Reason.CUT_TTFT),    # second one: median 0.9
-        (7, Sample(v(None)), 3, Reason.HOLD_NO_TRAFFIC),  # no traffic is not smoothed away
-        (8, Sample(None), 3, Reason.HOLD_VLLM_DOWN),
+        (6, Sample(v(0.9)), 4, Reason.CUT_TTFT),    # second one: median 0.9; floor(6 * 0.745)
+        (7, Sample(v(None)), 4, Reason.HOLD_NO_TRAFFIC),  # no traffic is not smoothed away
+        (8, Sample(None), 4, Reason.HOLD_VLLM_DOWN),
     ])
 
 

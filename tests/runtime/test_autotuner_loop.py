@@ -67,7 +67,8 @@ def config(router_url: str, vllm_url: str, **extra: Any) -> Any:
         "interval_s": 0.05,
         "targets": [{"backend": "gpu-a", "vllm_url": vllm_url, "gpu_index": 0, "ttft_target_s": 0.5,
                      "min_limit": 2, "max_limit": 32, "initial_limit": 16}],
-        "control": {"cooldown_s": 10, "smoothing_window": 1},
+        # Additive growth keeps the expected limits below easy to follow (16, 17, 18...).
+        "control": {"cooldown_s": 10, "smoothing_window": 1, "max_growth_ratio": 1.0},
     }
     data.update(extra)
     return parse_config(data)
@@ -136,6 +137,31 @@ def test_grows_pushes_and_exports(fake_vllm: FakeVllm) -> None:
                 await tuner.close()
 
     asyncio.run(scenario())
+
+
+def test_serves_on_the_real_port_under_uvloop_with_every_series_present(
+        fake_vllm: FakeVllm, caplog: pytest.LogCaptureFixture) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    caplog.set_level(logging.INFO, logger="swarm_runtime.autotuner.loop")
+    ports: list[int | None] = []
+
+    async def scenario() -> None:
+        tuner = Autotuner(config("http://127.0.0.1:9", fake_vllm.url, dry_run=True), nvml=FakeNvml([FakeGpu()]),
+                          clock=FakeClock(1000.0), admin_key=ADMIN)
+        await tuner.start()
+        ports.append(tuner.port)
+        try:
+            status, text = await scrape(tuner)
+            assert status == 200
+            # Counters exist at 0 before anything happened, so rate() and alerts see a series.
+            assert metric(text, "swarm_autotuner_router_push_failures_total", backend="gpu-a") == 0
+        finally:
+            await tuner.close()
+
+    uvloop.run(scenario())
+    assert ports[0] is not None and ports[0] > 0
+    served = [r.getMessage() for r in caplog.records if "serving /metrics" in r.getMessage()]
+    assert served == [f"serving /metrics and /health on 127.0.0.1:{ports[0]}"]
 
 
 def test_without_nvml_it_tunes_on_vllm_metrics(fake_vllm: FakeVllm, caplog: pytest.LogCaptureFixture) -> None:

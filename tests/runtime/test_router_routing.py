@@ -1,103 +1,177 @@
-"""Routing strategies as pure functions over tiny fakes."""
+"""Routing strategies as pure functions over tiny fakes: tables of states and the expected choice."""
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
 from swarm_runtime.router.routing import (
+    AFFINITY_MAX_REL,
+    EXPLORE_EVERY,
+    EXPLORE_MAX_IN_FLIGHT,
+    Rates,
     RequestKey,
     affinity_key,
-    load_score,
+    estimate_prompt_tokens,
     make_load_strategy,
+    predict_ttft,
+    queue_wait,
+    rendezvous_rank,
     round_robin,
 )
+
+# An RTX 4090-like and an RTX 3080-like backend: 2.5x apart in every rate, 8 sequence slots each.
+FAST = Rates(base_s=0.02, prefill_s_per_token=1 / 25_000, service_s=1.0, slots=8)
+SLOW = Rates(base_s=0.05, prefill_s_per_token=1 / 10_000, service_s=2.5, slots=8)
 
 
 @dataclass
 class B:
+    """A backend as the strategy sees it; the slot wait follows the closed-form queue model."""
+
     name: str
+    rates: Rates | None = None
     in_flight: int = 0
-    limit: int = 10
-    waiting: float = 0.0
-    kv_usage: float = 0.0
-    ttft_ewma: float = 0.0
+    external: float = 0.0
+    pending_prefill: float = 0.0
+    limit: int = 64
     salt: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.salt = zlib.crc32(self.name.encode())
 
+    @property
+    def queue(self) -> float:
+        return self.in_flight + self.external
 
-def key(affinity: int | None = None, seq: int = 0) -> RequestKey:
-    return RequestKey(affinity, seq)
+    @property
+    def slot_wait(self) -> float:
+        return queue_wait(self.queue, self.rates) if self.rates else 0.0
+
+
+def key(affinity: int | None = None, seq: int = 1, prompt: int = 100) -> RequestKey:
+    return RequestKey(affinity, seq, prompt, 32)
 
 
 pick = make_load_strategy(slack=2)
 
 
-def test_least_loaded_wins_without_affinity() -> None:
-    a, b = B("a", in_flight=5), B("b", in_flight=2)
-    assert pick([a, b], key()) is b
+def name_of(chosen: object) -> str:
+    assert isinstance(chosen, B)
+    return chosen.name
 
 
-@pytest.mark.parametrize(("a", "b", "winner"), [
-    (B("a", waiting=8), B("b", in_flight=3), "b"),  # vLLM's own queue counts
-    (B("a", kv_usage=0.9), B("b", in_flight=3), "b"),  # a nearly full KV cache counts
-    (B("a", in_flight=4, limit=40), B("b", in_flight=2, limit=4), "a"),  # relative to the cap
+@pytest.mark.parametrize(("fast", "slow", "prompt", "winner"), [
+    (B("fast", FAST), B("slow", SLOW), 100, "fast"),  # both idle: the faster GPU
+    (B("fast", FAST, in_flight=9), B("slow", SLOW), 100, "slow"),  # fast queues 0.25 s: a short prompt goes slow
+    (B("fast", FAST, in_flight=9), B("slow", SLOW), 4000, "fast"),  # ... a long one still prefills faster there
+    (B("fast", FAST, pending_prefill=6000), B("slow", SLOW), 100, "slow"),  # a long prefill ahead delays a short one
+    (B("fast", FAST, external=12), B("slow", SLOW, in_flight=2), 100, "slow"),  # foreign load counts
+    (B("fast", FAST, in_flight=12), B("slow", SLOW, in_flight=9), 100, "fast"),  # both queue: cheaper queue wins
 ])
-def test_score_combines_in_flight_waiting_and_kv(a: B, b: B, winner: str) -> None:
-    chosen = pick([a, b], key())
-    assert chosen is not None and chosen.name == winner
-    assert load_score(a) != load_score(b)
+def test_smallest_predicted_time_to_first_token_wins(fast: B, slow: B, prompt: int, winner: str) -> None:
+    chosen = name_of(pick([slow, fast], key(prompt=prompt)))
+    assert chosen == winner
+    loser = slow if winner == "fast" else fast
+    ours = fast if winner == "fast" else slow
+    assert predict_ttft(ours, ours.rates or FAST, prompt) < predict_ttft(loser, loser.rates or FAST, prompt)
 
 
-def test_slower_backend_gets_proportionally_less() -> None:
-    fast, slow = B("fast", ttft_ewma=0.02), B("slow", ttft_ewma=0.05)
-    assert pick([slow, fast], key()) is fast
-    fast.in_flight = 1  # cost 0.2 * 0.02 = 0.004 vs 0.1 * 0.05 = 0.005: still fast
-    assert pick([slow, fast], key()) is fast
-    fast.in_flight = 2  # 0.006 > 0.005: now the slow one is the better bet
-    assert pick([slow, fast], key()) is slow
+def test_queue_wait_counts_completions_needed_for_a_slot() -> None:
+    assert queue_wait(7, FAST) == 0.0  # the 8th request gets the last free slot
+    assert queue_wait(8, FAST) == pytest.approx(1.0 / 8)  # waits for one of 8 to finish
+    assert queue_wait(11, SLOW) == pytest.approx(4 * 2.5 / 8)
+    assert math.isinf(Rates(0.1, 1e-4, 1.0).slots)
+    assert queue_wait(1000, Rates(0.1, 1e-4, 1.0)) == 0.0  # no known slot limit: no wait
 
 
-def test_latency_is_ignored_until_every_candidate_has_a_sample() -> None:
-    fast, cold = B("fast", in_flight=1, ttft_ewma=0.02), B("cold")
-    assert pick([fast, cold], key()) is cold
+@pytest.mark.parametrize("burst", [20, 60, 100])
+def test_a_burst_splits_near_the_capacity_ratio(burst: int) -> None:
+    fast, slow = B("fast", FAST), B("slow", SLOW)
+    for seq in range(1, burst + 1):  # nothing completes and no scrape arrives during the burst
+        chosen = pick([fast, slow], key(seq=seq, prompt=50))
+        assert isinstance(chosen, B)
+        chosen.in_flight += 1
+        chosen.pending_prefill += 50
+    capacity_share = (FAST.slots / FAST.service_s) / (FAST.slots / FAST.service_s + SLOW.slots / SLOW.service_s)
+    assert fast.in_flight + slow.in_flight == burst
+    if burst >= 60:  # once both queue, the split follows the service rates
+        assert fast.in_flight / burst == pytest.approx(capacity_share, abs=0.08)
+    assert slow.in_flight >= 3  # never herds everything onto the fast GPU
+    assert abs(fast.slot_wait - slow.slot_wait) <= SLOW.service_s / SLOW.slots + 1e-9  # delays end up level
 
 
-def test_affinity_is_sticky_and_spreads_keys() -> None:
-    backends = [B("a"), B("b"), B("c")]
-    for k in range(50):
-        first = pick(backends, key(k))
-        assert all(pick(backends, key(k)) is first for _ in range(3))
-    spread = Counter(getattr(pick(backends, key(k)), "name", None) for k in range(300))
-    assert set(spread) == {"a", "b", "c"} and min(spread.values()) > 60
+def test_at_equal_predicted_delay_affinity_wins() -> None:
+    a, b = B("a", FAST), B("b", FAST)
+    for k in range(40):
+        preferred = max((a, b), key=lambda x: rendezvous_rank(x, k))
+        assert pick([a, b], key(k)) is preferred
+        assert pick([b, a], key(k)) is preferred  # whatever the candidate order
+    spread = Counter(name_of(pick([a, b], key(k))) for k in range(200))
+    assert min(spread.values()) > 60  # keys spread over both
+    assert all(pick([a, b], key(None, seq=s)) is a for s in range(1, 5))  # no key: a stable tie-break
 
 
-def test_affinity_yields_when_the_preferred_backend_is_overloaded() -> None:
-    a, b = B("a"), B("b")
+def test_affinity_yields_beyond_the_slack() -> None:
+    a, b = B("a", FAST), B("b", FAST)
     k = next(k for k in range(100) if pick([a, b], key(k)) is a)
-    a.in_flight = 2  # within the slack: stays on the warm backend
+    a.in_flight = 9  # queues 0.25 s; allowance min(2 x 1/8 s, 25 % of b's prediction) is ~6 ms
+    assert pick([a, b], key(k)) is b
+    a.in_flight, a.pending_prefill = 0, 100  # 4 ms of extra prefill ahead: within the allowance
+    assert predict_ttft(a, FAST, 100) - predict_ttft(b, FAST, 100) <= AFFINITY_MAX_REL * predict_ttft(b, FAST, 100)
     assert pick([a, b], key(k)) is a
-    a.in_flight = 3  # beyond the slack: falls back to the least loaded
-    assert pick([a, b], key(k)) is b
-    a.in_flight, a.waiting = 0, 1  # vLLM queues on it: falls back even when idle for the router
-    assert pick([a, b], key(k)) is b
+
+
+def test_affinity_never_sends_a_short_prompt_to_a_much_slower_gpu() -> None:
+    fast, slow = B("fast", FAST), B("slow", SLOW)
+    keys = [k for k in range(200) if rendezvous_rank(slow, k) > rendezvous_rank(fast, k)]
+    assert len(keys) > 50
+    assert all(pick([fast, slow], key(k)) is fast for k in keys)  # 50 ms vs 20 ms is beyond the allowance
+
+
+def test_an_unmeasured_backend_gets_a_bounded_exploratory_share() -> None:
+    fast, cold = B("fast", FAST), B("cold")
+    chosen = Counter(name_of(pick([fast, cold], key(seq=s))) for s in range(1, 81))
+    assert chosen["cold"] == 80 // EXPLORE_EVERY  # one probe in EXPLORE_EVERY while fast is idle
+    cold.in_flight = EXPLORE_MAX_IN_FLIGHT  # probes in flight: no more exploration
+    assert all(pick([fast, cold], key(seq=s)) is fast for s in range(0, 80, EXPLORE_EVERY))
+    fast.in_flight, cold.in_flight = 30, 0  # the measured one queues: the cold one, assumed no faster, helps
+    assert pick([fast, cold], key(seq=1)) is cold
+
+
+def test_without_any_measurement_the_shortest_queue_wins() -> None:
+    a, b = B("a", in_flight=3), B("b", in_flight=1, pending_prefill=50)
+    assert pick([a, b], key()) is b
+    a.pending_prefill, b.pending_prefill = 0, 20_000  # a long prefill queued on b counts even unmeasured
+    assert pick([a, b], key()) is a
 
 
 def test_removing_a_backend_moves_only_its_keys() -> None:
-    a, b, c = B("a"), B("b"), B("c")
+    a, b, c = B("a", FAST), B("b", FAST), B("c", FAST)
     before = {k: pick([a, b, c], key(k)) for k in range(200)}
     after = {k: pick([a, c], key(k)) for k in range(200)}
     assert all(after[k] is before[k] for k in range(200) if before[k] is not b)
 
 
-def test_round_robin_rotates_and_handles_empty() -> None:
+def test_round_robin_rotates_and_empty_lists_give_none() -> None:
     backends = [B("a"), B("b")]
-    assert [getattr(round_robin(backends, key(seq=i)), "name", None) for i in range(4)] == ["a", "b", "a", "b"]
+    assert [name_of(round_robin(backends, key(seq=i))) for i in range(4)] == ["a", "b", "a", "b"]
     assert round_robin([], key()) is None and pick([], key()) is None
+    assert pick([backends[1]], key()) is backends[1]
+
+
+@pytest.mark.parametrize(("body", "size", "expected"), [
+    ({"prompt": "x" * 400, "max_tokens": 64}, 420, (105, 64)),
+    ({"messages": [], "max_completion_tokens": 9}, 40, (10, 9)),
+    ({"prompt": "", "max_tokens": True}, 2, (1, 0)),  # a bool is not a token count
+    ({"prompt": "hi", "max_tokens": -5}, 30, (7, 0)),
+])
+def test_prompt_size_is_estimated_from_the_body_size(body: dict[str, object], size: int,
+                                                       expected: tuple[int, int]) -> None:
+    assert estimate_prompt_tokens(size, body) == expected
 
 
 def test_affinity_key_sources() -> None:

@@ -34,3 +34,17 @@ def test_router_with_an_unreadable_key_file_names_the_key(tmp_path) -> None:
     cfg = RouterConfig.model_validate({"backends": BACKENDS, "api_key_file": str(tmp_path / "missing")})
     with pytest.raises(SecretMissing, match="api_key_file: cannot read"):
         RouterState(cfg, {})
+
+
+def test_router_sends_each_backend_its_key_from_a_file(tmp_path) -> None:
+    (tmp_path / "vllm").write_text("vllm-key\n")
+    backends = [{**BACKENDS[0], "api_key_file": str(tmp_path / "vllm"), "api_key_env": "IGNORED"},
+                {"name": "b", "url": "http://127.0.0.1:2", "models": ["m"]}]
+    state = RouterState(RouterConfig.model_validate({"backends": backends, "api_key_env": None}), {})
+    assert state.backend_headers == {"a": {"Authorization": "Bearer vllm-key"}, "b": {}}
+
+
+def test_an_unreadable_backend_key_file_names_the_backend(tmp_path) -> None:
+    backends = [{**BACKENDS[0], "api_key_file": str(tmp_path / "missing")}]
+    with pytest.raises(SecretMissing, match=r"backends\.0\.api_key_file: cannot read"):
+        RouterState(RouterConfig.model_validate({"backends": backends, "api_key_env": None}), {})

@@ -110,7 +110,8 @@ def test_every_secret_bearing_input_is_a_secret_output(prod_run: CapturedRun) ->
     secret_files = {u["file"] for u in litellm.inputs["uploads"] if u["file"].startswith("/run/secrets/")}
     assert secret_files == {f"/run/secrets/{n}" for n in (
         "litellm-master-key", "router-api-key", "redis-password", "postgres-password",
-        "openrouterApiKey", "geminiApiKey", "geminiApiKeyAlt", "anthropicApiKey")}
+        "openrouterApiKey", "geminiApiKey", "geminiApiKeyAlt", "anthropicApiKey",
+        "litellm-key-open-webui", "litellm-key-pipelines", "litellm-key-sillytavern")}  # apps' keys to register
     generated = {r.name for r in prod_run.resources if r.type == "random:index/randomPassword:RandomPassword"}
     assert {"swarm-secrets-vllm-api-key", "swarm-secrets-postgres-password", "swarm-secrets-redis-password",
             "swarm-secrets-litellm-master-key"} <= generated

@@ -9,8 +9,8 @@ import pytest
 
 from swarm.errors import SpecError
 from swarm.offline.engine import REPO_ROOT, CapturedRun
-from swarm.plan import PulledImage, SwarmPlan, build_plan
-from swarm.plan.builder import _arch_issues, node_memory
+from swarm.plan import PulledImage, SwarmPlan
+from swarm.plan.builder import _arch_issues, build_plan, node_memory
 from swarm.services import REGISTRY, PlanContext
 from swarm.stack_config import StackConfig, build_spec
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from swarm.plan import build_plan
+from swarm.plan.builder import build_plan
 from swarm.stack_config import StackConfig, build_spec
 
 

@@ -47,7 +47,10 @@ class RouterState:
             self.admin_key = env.get(cfg.admin_key_env) or None
         self.backend_headers: dict[str, dict[str, str]] = {}
         for i, backend in enumerate(cfg.backends):
-            key = _secret(env, backend.api_key_env, f"backends.{i}.api_key_env") if backend.api_key_env else None
+            if backend.api_key_file:
+                key: str | None = _secret_file(backend.api_key_file, f"backends.{i}.api_key_file")
+            else:
+                key = _secret(env, backend.api_key_env, f"backends.{i}.api_key_env") if backend.api_key_env else None
             self.backend_headers[backend.name] = {"Authorization": f"Bearer {key}"} if key else {}
         strategy = make_load_strategy(cfg.affinity.slack) if cfg.strategy == "load" else round_robin
         self.pool = Pool(cfg.backends, cfg.breaker, strategy, cfg.queue.max_size)

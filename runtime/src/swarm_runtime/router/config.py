@@ -54,6 +54,8 @@ class BackendConfig(_Strict):
     """Initial per-backend cap on in-flight requests; the autotuner changes it at run time."""
     api_key_env: EnvName | None = None
     """Environment variable holding this backend's ``vllm serve --api-key``, if it uses one."""
+    api_key_file: str | None = None
+    """File holding this backend's API key (e.g. /run/secrets/vllm-api-key); wins over the env var."""
 
     @field_validator("url")
     @classmethod

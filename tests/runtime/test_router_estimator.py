@@ -1,0 +1,130 @@
+"""The per-backend rate estimator: learning from timings and scrapes, optimistic accounting, slot waits."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+from swarm_runtime.router.config import BackendConfig, BreakerConfig
+from swarm_runtime.router.estimator import MIN_SAMPLES, LineFit, LoadEstimator
+from swarm_runtime.router.pool import Pool
+from swarm_runtime.router.routing import make_load_strategy
+from swarm_runtime.vllm_metrics import VllmMetrics
+
+from .support import FakeClock
+
+
+def scrape(running: float, waiting: float, generated: float = 0.0) -> VllmMetrics:
+    return VllmMetrics(running, waiting, 0.0, 0.0, 0.0, generated, None, None, None, None)
+
+
+def train(est: LoadEstimator, clock: FakeClock, base: float, per_token: float, decode: float,
+          prompts: list[int], start_seq: int = 1) -> None:
+    """Requests one at a time on an idle engine: TTFT = base + prompt × per_token, then ``decode`` seconds."""
+    for seq, prompt in enumerate(prompts, start_seq):
+        est.sent(seq, prompt, 32, 0)
+        clock.t += base + prompt * per_token
+        est.first_token(seq, base + prompt * per_token)
+        clock.t += decode
+        est.finished(seq)
+
+
+def test_line_fit_recovers_intercept_and_slope() -> None:
+    fit = LineFit()
+    for i in range(60):
+        x = 100 + (i * 397) % 3000
+        fit.add(x, 0.02 + x / 25_000)
+    base, slope = fit.line()
+    assert base == pytest.approx(0.02, rel=0.1)  # the ridge toward the prior slope costs a little
+    assert 1 / slope == pytest.approx(25_000, rel=0.05)
+
+
+def test_line_fit_keeps_the_prior_slope_when_every_prompt_has_one_size() -> None:
+    fit = LineFit(prior_slope=1e-4)
+    for _ in range(20):
+        fit.add(500, 0.3)
+    base, slope = fit.line()
+    assert slope == pytest.approx(1e-4, rel=0.01) and base + 500 * slope == pytest.approx(0.3)
+
+
+def test_rates_are_learned_from_the_routers_own_timings() -> None:
+    clock = FakeClock(100.0)
+    est = LoadEstimator(clock)
+    train(est, clock, 0.02, 1 / 25_000, 0.5, [100, 2000][: MIN_SAMPLES - 1])
+    assert est.rates() is None  # too few samples: unmeasured
+    train(est, clock, 0.02, 1 / 25_000, 0.5, [100, 2000, 300, 2500, 150, 1200, 80, 2900] * 3, start_seq=10)
+    rates = est.rates()
+    assert rates is not None
+    assert rates.base_s == pytest.approx(0.02, rel=0.1)
+    assert 1 / rates.prefill_s_per_token == pytest.approx(25_000, rel=0.1)
+    assert rates.service_s == pytest.approx(0.5 + 0.02 + 1_000 / 25_000, rel=0.3)  # prefill + decode
+    assert math.isinf(rates.slots)  # never seen queueing
+
+
+def test_sent_requests_weigh_on_the_next_decision_before_any_scrape() -> None:
+    clock = FakeClock()
+    est = LoadEstimator(clock)
+    est.sent(1, 3000, 32, 0)
+    est.sent(2, 100, 32, 1)
+    assert est.pending_prefill == 3100
+    est.first_token(1, 0.2)
+    assert est.pending_prefill == 100
+    est.finished(2)  # failed before its first token: its prefill no longer pends
+    assert est.pending_prefill == 0 and len(est.sent_requests) == 1
+    est.finished(99)  # unknown requests are ignored
+    est.first_token(99, 0.1)
+
+
+def test_scrapes_reconcile_foreign_load_learn_slots_and_decode_steps() -> None:
+    est = LoadEstimator(FakeClock())
+    est.scraped(scrape(8, 1, generated=0.0), in_flight=9, now=0.0)
+    assert est.external == 0 and math.isinf(est.slots)  # a momentary queue is not a limit yet
+    est.scraped(scrape(8, 4, generated=400.0), in_flight=9, now=1.0)
+    assert est.external == 3  # 12 on the engine, 9 of them ours
+    assert est.slots == 8
+    assert est.decode_step_s == pytest.approx(1.0 * 8 / 400)  # 8 sequences made 400 tokens in 1 s
+    est.scraped(scrape(2, 0, generated=450.0), in_flight=2, now=2.0)
+    assert est.external == 0 and est.slots == 8  # the limit stays known while idle
+    est.scraped(scrape(2, 5, generated=500.0), in_flight=0, now=3.0)
+    est.expire(now=6.0, stale_after_s=5.0)
+    assert est.external == 7  # fresh enough
+    est.expire(now=8.5, stale_after_s=5.0)
+    assert est.external == 0  # a dead scrape cannot pin the backend
+
+
+def test_slot_wait_replays_first_come_first_served_admission() -> None:
+    clock = FakeClock()
+    est = LoadEstimator(clock)
+    est.slots, est.decode_step_s = 2.0, 0.01
+    for seq, tokens in ((1, 50), (2, 20), (3, 40)):  # two hold the slots, the third waits
+        est.sent(seq, 10, tokens, seq - 1)
+    for seq in (1, 2):
+        est.first_token(seq, 0.0)
+    assert est.slot_wait(in_flight=1) == 0.0  # a free slot
+    wait = est.slot_wait(in_flight=3)
+    # slot 2 frees at 0.2 s, request 3 takes it until ~0.6 s; slot 1 frees at 0.5 s first
+    assert wait == pytest.approx(0.5, abs=0.06)
+    clock.t = 0.3
+    assert est.slot_wait(in_flight=3) == pytest.approx(0.2, abs=0.06)
+
+
+def test_a_pool_burst_is_spread_by_predicted_cost_between_scrapes() -> None:
+    async def scenario() -> dict[str, int]:
+        configs = [BackendConfig(name=n, url="http://127.0.0.1:1", models=["m"]) for n in ("fast", "slow")]
+        pool = Pool(configs, BreakerConfig(), make_load_strategy(2), 16)
+        clock = FakeClock()
+        for backend, factor in ((pool.backends["fast"], 1.0), (pool.backends["slow"], 2.5)):
+            backend.est = LoadEstimator(clock)
+            train(backend.est, clock, 0.02 * factor, factor / 25_000, 0.8 * factor, [100, 2000, 400, 1500] * 3)
+            backend.est.slots, backend.est.decode_step_s = 8.0, 0.025 * factor
+        deadline = asyncio.get_running_loop().time() + 5
+        counts = {"fast": 0, "slow": 0}
+        for _ in range(40):  # nothing finishes, no scrape: only the router's own accounting moves
+            backend = await pool.acquire("m", pool.key(None, 100, 32), deadline)
+            counts[backend.name] += 1
+        return counts
+
+    counts = asyncio.run(scenario())
+    assert counts["fast"] + counts["slow"] == 40
+    assert 0.6 <= counts["fast"] / 40 <= 0.85  # near the 2.5 : 1 capacity ratio, not all on one
