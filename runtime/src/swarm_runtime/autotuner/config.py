@@ -62,6 +62,10 @@ class ThermalConfig(_Strict):
     margin_c: float = Field(default=5.0, ge=0, le=30)
     max_temp_c: float = Field(default=85.0, gt=30, le=110)
     hold_band_c: float = Field(default=3.0, ge=0, le=20)
+    time_constant_s: float = Field(
+        default=30.0, ge=0, le=3600,
+        description="GPU heating time constant; the guard looks this far ahead (0: level only)")
+    trend_window: int = Field(default=4, ge=2, le=60, description="samples in the temperature-trend fit")
 
 
 class ControlConfig(_Strict):
@@ -71,8 +75,14 @@ class ControlConfig(_Strict):
     grow_below: float = Field(default=0.8, gt=0, le=1, description="grow while TTFT < target * this")
     increase: int = Field(default=1, ge=1, le=64)
     decrease_ratio: float = Field(default=0.75, gt=0, lt=1)
-    cooldown_s: float = Field(default=15.0, ge=0, le=3600)
-    kv_usage_max: float = Field(default=0.95, gt=0, le=1)
+    min_cut_ratio: float = Field(default=0.5, gt=0, lt=1,
+                                 description="deepest single TTFT cut when vLLM is not queueing")
+    max_growth_ratio: float = Field(default=1.5, ge=1, le=4, description="largest growth per tick")
+    cooldown_s: float = Field(default=15.0, ge=0, le=3600,
+                              description="no growth this soon after a cut (cuts have their own rule)")
+    kv_usage_max: float = Field(default=0.95, gt=0, le=1, description="KV-cache usage that stops growth")
+    kv_hysteresis: float = Field(default=0.1, ge=0, lt=1,
+                                 description="growth resumes once KV usage < kv_usage_max - this")
     power_saturation: float = Field(default=0.98, gt=0, le=1.5)
     busy_fraction: float = Field(
         default=0.8, gt=0, le=1, description="grow only if running+waiting >= limit * this"
@@ -80,6 +90,8 @@ class ControlConfig(_Strict):
     smoothing_window: int = Field(default=3, ge=1, le=60, description="samples in the median filter")
     recommend_window_s: float = Field(default=3600.0, gt=0)
     recommend_round_to: int = Field(default=8, ge=1, le=256)
+    recommend_percentile: float = Field(default=0.95, gt=0, le=1,
+                                        description="quantile of held limits behind the recommendation")
 
 
 class TargetConfig(_Strict):

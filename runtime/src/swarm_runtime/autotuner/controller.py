@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from swarm_runtime.autotuner.actuator import Actuator, PushResult
-from swarm_runtime.autotuner.limit import thermal_ceiling
 from swarm_runtime.autotuner.metrics import AutotunerMetrics
 from swarm_runtime.autotuner.nvml_probe import NvmlProbe
 from swarm_runtime.autotuner.recommend import MaxNumSeqsRecommender
+from swarm_runtime.autotuner.thermal import thermal_ceiling
 from swarm_runtime.autotuner.types import Decision, Limit, Sample
 from swarm_runtime.autotuner.vllm_probe import VllmProbe
 
@@ -39,6 +39,7 @@ class TargetController:
         if ttft_target_s is not None:
             metrics.ttft_target.labels(backend).set(ttft_target_s)
         metrics.limit.labels(backend).set(limit.limit)
+        metrics.push_failures.labels(backend)  # the series exists (at 0) before any failure
 
     async def tick(self) -> Decision:
         gpu = self.gpu.read() if self.gpu is not None else None

@@ -1,17 +1,23 @@
-"""The control law: an AIMD concurrency limit gated by TTFT, vLLM pressure and GPU state.
+"""The control law: a concurrency limit gated by TTFT, vLLM pressure and the GPU's temperature.
 
-In the spirit of Netflix concurrency-limits (``Limit.update(sample) -> int``) and Envoy's
-adaptive concurrency filter, but the "RTT" is vLLM's time to first token and the GPU gets a
-vote: the limit grows additively only while TTFT is comfortably under target, the cap is
-actually binding and the GPU is neither power-saturated nor warm; it is cut multiplicatively
-on a TTFT breach (by ``target / ttft``, at least one step and at most ``decrease_ratio``, as
-in Gradient2, so a marginal breach trims rather than halves), new preemptions, a full KV
-cache or the thermal guard (always the full ``decrease_ratio``).
+In the spirit of Netflix concurrency-limits (``Limit.update(sample) -> int``), Gradient2 and
+Envoy's adaptive concurrency filter, but the "RTT" is vLLM's time to first token and the GPU
+gets a vote. Pure: no I/O, the clock is injected, all state is this object's.
 
-Hysteresis comes from three places: a dead band between ``grow_below * target`` and the
-target where the limit holds, a cool-down after every cut (the cut's effect needs time to
-show, and a second cut on stale data is how AIMD loops collapse), and the median filter in
-:mod:`.smoothing`. No I/O and no wall clock here: the clock is injected.
+Descent is proportional to the breach. When vLLM queues requests itself, the breach is
+queueing, and Little's law says what the engine sustains: it serves ``running`` sequences
+at its service rate, anything above that only waits, so the limit goes straight to
+``running``. Otherwise TTFT grows with the batch past the knee, and the limit moves by the
+square root of ``target / ttft`` (half-way in log space, so a convex TTFT curve is not
+over-cut), at most to ``min_cut_ratio``. A second cut needs evidence taken under the first:
+vLLM's in-flight count has come down to the new limit and one full interval has passed since
+(``hold_settling`` until then), or the cool-down has run out. The cool-down only gates growth.
+
+Growth is the mirror image: by ``sqrt(grow_below * target / ttft)``, at most
+``max_growth_ratio`` and at least ``increase``, only while the cap binds, the GPU is cool
+(now and one time constant ahead, see :mod:`.thermal`), and vLLM neither queues nor has its
+KV cache above ``kv_usage_max`` (released below ``kv_usage_max - kv_hysteresis``), so the
+limit settles at the knee instead of sawing through it.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import math
 from dataclasses import dataclass
 
 from swarm_runtime.autotuner.config import ControlConfig, TargetConfig, ThermalConfig
-from swarm_runtime.autotuner.types import Clock, Decision, GpuReading, Reason, Sample
+from swarm_runtime.autotuner.thermal import TemperatureTrend, predict_temperature, thermal_ceiling
+from swarm_runtime.autotuner.types import Clock, Decision, GpuReading, Reason, Sample, VllmReading
 
 __all__ = ["GpuAwareLimit", "LimitParams", "thermal_ceiling"]
 
@@ -36,43 +43,36 @@ class LimitParams:
     grow_below: float = 0.8
     increase: int = 1
     decrease_ratio: float = 0.75
+    min_cut_ratio: float = 0.5
+    max_growth_ratio: float = 1.5
     cooldown_s: float = 15.0
     kv_usage_max: float = 0.95
+    kv_hysteresis: float = 0.1
     power_saturation: float = 0.98
     busy_fraction: float = 0.8
     thermal_margin_c: float = 5.0
     max_temp_c: float = 85.0
     hold_band_c: float = 3.0
+    time_constant_s: float = 30.0
+    trend_window: int = 4
 
     @classmethod
     def from_config(cls, target: TargetConfig, thermal: ThermalConfig, control: ControlConfig) -> LimitParams:
         return cls(
-            ttft_target_s=target.ttft_target_s,
-            min_limit=target.min_limit,
-            max_limit=target.max_limit,
-            initial_limit=target.initial_limit,
-            grow_below=control.grow_below,
-            increase=control.increase,
-            decrease_ratio=control.decrease_ratio,
-            cooldown_s=control.cooldown_s,
-            kv_usage_max=control.kv_usage_max,
-            power_saturation=control.power_saturation,
-            busy_fraction=control.busy_fraction,
-            thermal_margin_c=thermal.margin_c,
-            max_temp_c=thermal.max_temp_c,
-            hold_band_c=thermal.hold_band_c,
+            ttft_target_s=target.ttft_target_s, min_limit=target.min_limit, max_limit=target.max_limit,
+            initial_limit=target.initial_limit, grow_below=control.grow_below, increase=control.increase,
+            decrease_ratio=control.decrease_ratio, min_cut_ratio=control.min_cut_ratio,
+            max_growth_ratio=control.max_growth_ratio, cooldown_s=control.cooldown_s,
+            kv_usage_max=control.kv_usage_max, kv_hysteresis=control.kv_hysteresis,
+            power_saturation=control.power_saturation, busy_fraction=control.busy_fraction,
+            thermal_margin_c=thermal.margin_c, max_temp_c=thermal.max_temp_c,
+            hold_band_c=thermal.hold_band_c, time_constant_s=thermal.time_constant_s,
+            trend_window=thermal.trend_window,
         )
 
 
-def thermal_ceiling(gpu: GpuReading, max_temp_c: float) -> float:
-    """The temperature never to reach: the GPU's slowdown threshold or the operator's cap."""
-    if gpu.slowdown_c is None or gpu.slowdown_c <= 0:
-        return max_temp_c
-    return min(gpu.slowdown_c, max_temp_c)
-
-
 class GpuAwareLimit:
-    """Bounded AIMD limit; ``update`` is pure apart from its own state and the injected clock."""
+    """Bounded limit; ``update`` is pure apart from its own state and the injected clock."""
 
     def __init__(self, params: LimitParams, clock: Clock) -> None:
         self._p = params
@@ -80,6 +80,11 @@ class GpuAwareLimit:
         self._limit = min(max(params.initial_limit, params.min_limit), params.max_limit)
         self._safe_limit = self._limit
         self._last_cut_at: float | None = None
+        self._settled_at: float | None = None  # first sample after the last cut that shows it held
+        self._last_thermal_cut_at: float | None = None
+        self._pressure = False  # vLLM queueing or KV cache full; latched with hysteresis
+        self._cut_from: int | None = None  # the limit the last cut came down from
+        self._trend = TemperatureTrend(params.trend_window)
         self._last: Decision | None = None
 
     @property
@@ -88,7 +93,7 @@ class GpuAwareLimit:
 
     @property
     def safe_limit(self) -> int:
-        """The last limit under which the TTFT target held (what an outage falls back to)."""
+        """The last limit under which the TTFT target held, never above a later cut."""
         return self._safe_limit
 
     @property
@@ -98,60 +103,123 @@ class GpuAwareLimit:
     def update(self, sample: Sample) -> int:
         now = self._clock()
         previous = self._limit
+        if sample.gpu is not None:
+            self._trend.add(now, sample.gpu.temperature_c)
         limit, reason = self._decide(sample, now)
         limit = min(max(limit, self._p.min_limit), self._p.max_limit)
         if reason.is_cut:
-            self._last_cut_at = now
+            self._last_cut_at, self._settled_at, self._cut_from = now, None, previous
+            self._safe_limit = min(self._safe_limit, limit)
+            if reason in (Reason.CUT_THERMAL, Reason.CUT_THERMAL_TREND, Reason.CUT_THERMAL_EMERGENCY):
+                self._last_thermal_cut_at = now
         self._limit = limit
         self._last = Decision(limit=limit, previous=previous, reason=reason, at=now)
         return limit
 
-    def _cut(self, ratio: float | None = None) -> int:
-        ratio = self._p.decrease_ratio if ratio is None else max(self._p.decrease_ratio, ratio)
+    # ----- pieces -------------------------------------------------------------------------
+
+    def _cut(self, ratio: float) -> int:
         return min(self._limit - 1, math.floor(self._limit * ratio))
 
-    def _in_cooldown(self, now: float) -> bool:
-        return self._last_cut_at is not None and now - self._last_cut_at < self._p.cooldown_s
+    def _since_cut(self, now: float) -> float:
+        return math.inf if self._last_cut_at is None else now - self._last_cut_at
+
+    def _note_settled(self, vllm: VllmReading, now: float) -> None:
+        if self._last_cut_at is not None and self._settled_at is None \
+                and vllm.running + vllm.waiting <= self._limit:
+            self._settled_at = now  # drained to the new limit: the next interval is clean
+
+    def _may_cut_again(self, now: float) -> bool:
+        """A later cut needs evidence from under the earlier one (or the cool-down to pass)."""
+        if self._last_cut_at is None or self._since_cut(now) >= self._p.cooldown_s:
+            return True
+        return self._settled_at is not None and now > self._settled_at
+
+    def _update_pressure(self, vllm: VllmReading) -> None:
+        p = self._p
+        if vllm.waiting >= 1 or vllm.kv_cache_usage >= p.kv_usage_max:
+            self._pressure = True
+        elif self._pressure and vllm.kv_cache_usage < p.kv_usage_max - p.kv_hysteresis:
+            self._pressure = False
+            self._cut_from = None  # the knee the last cut found was the KV cache's: it has room now
+
+    def _thermal(self, gpu: GpuReading, now: float) -> tuple[tuple[int, Reason] | None, bool]:
+        """A thermal decision (or None) and whether the GPU is too warm to grow."""
+        p = self._p
+        ceiling = thermal_ceiling(gpu, p.max_temp_c)
+        guard = ceiling - p.thermal_margin_c
+        temp = gpu.temperature_c
+        if temp >= ceiling:
+            return (p.min_limit, Reason.CUT_THERMAL_EMERGENCY), True
+        # The trend since the last thermal cut: earlier points describe a load that is gone.
+        slope = self._trend.slope(after=self._last_thermal_cut_at)
+        predicted = predict_temperature(temp, slope, p.time_constant_s)
+        level = temp >= guard or gpu.thermal_throttle
+        if level or predicted >= guard:
+            recent = (self._last_thermal_cut_at is not None
+                      and now - self._last_thermal_cut_at < p.cooldown_s)
+            rising = slope is not None and slope > 0
+            if recent and not rising:
+                return (self._limit, Reason.HOLD_GPU_WARM), True  # the last cut is taking effect
+            if level:
+                return (self._cut(p.decrease_ratio), Reason.CUT_THERMAL), True
+            # A prediction leaves time: half the level cut (in log space), repeated if the rise goes on.
+            return (self._cut(math.sqrt(p.decrease_ratio)), Reason.CUT_THERMAL_TREND), True
+        return None, predicted >= guard - p.hold_band_c
+
+    def _breach_cut(self, vllm: VllmReading) -> tuple[int, Reason]:
+        p = self._p
+        if vllm.preemptions > 0:
+            return self._cut(p.decrease_ratio), Reason.CUT_PREEMPTION
+        ttft = vllm.ttft_s or math.inf
+        if vllm.waiting >= 1 and vllm.running >= 1:
+            # Little's law: the engine sustains `running` at its service rate; the rest queue.
+            return min(self._limit - 1, math.floor(vllm.running)), Reason.CUT_QUEUE
+        return self._cut(max(p.min_cut_ratio, math.sqrt(p.ttft_target_s / ttft))), Reason.CUT_TTFT
+
+    def _grown(self, ttft: float) -> int:
+        """Fast growth to one step short of where the last cut came from, one step at a time past it.
+
+        Like TCP's slow-start threshold: the level of the last breach is where the knee was.
+        It is forgotten once the limit stands there with TTFT under half the growth line, or
+        when a full KV cache that stopped growth has room again (the workload got lighter).
+        """
+        p = self._p
+        goal = p.grow_below * p.ttft_target_s
+        ratio = p.max_growth_ratio if ttft <= 0 else min(p.max_growth_ratio, math.sqrt(goal / ttft))
+        fast = math.floor(self._limit * ratio)
+        if self._cut_from is not None:
+            if self._limit >= self._cut_from and ttft <= goal / 2:
+                self._cut_from = None
+            else:
+                fast = min(fast, self._cut_from - p.increase)
+        return max(self._limit + p.increase, fast)
 
     def _decide(self, sample: Sample, now: float) -> tuple[int, Reason]:
         p = self._p
-        cooling = self._in_cooldown(now)
         gpu = sample.gpu
         warm = False
         if gpu is not None:
-            ceiling = thermal_ceiling(gpu, p.max_temp_c)
-            guard = ceiling - p.thermal_margin_c
-            if gpu.temperature_c >= ceiling:
-                return p.min_limit, Reason.CUT_THERMAL_EMERGENCY
-            if gpu.temperature_c >= guard or gpu.thermal_throttle:
-                if cooling:
-                    return self._limit, Reason.HOLD_COOLDOWN
-                return self._cut(), Reason.CUT_THERMAL
-            warm = gpu.temperature_c >= guard - p.hold_band_c
+            decision, warm = self._thermal(gpu, now)
+            if decision is not None:
+                return decision
 
         vllm = sample.vllm
         if vllm is None:
             # Nothing to judge by: fall back to the last limit known to meet the target.
             return min(self._limit, self._safe_limit), Reason.HOLD_VLLM_DOWN
+        self._update_pressure(vllm)
+        self._note_settled(vllm, now)
 
-        breach: Reason | None = None
-        if vllm.preemptions > 0:
-            breach = Reason.CUT_PREEMPTION
-        elif vllm.kv_cache_usage >= p.kv_usage_max:
-            breach = Reason.CUT_KV_CACHE
-        elif vllm.ttft_s is not None and vllm.ttft_s > p.ttft_target_s:
-            breach = Reason.CUT_TTFT
-        if breach is not None:
-            if cooling:
-                return self._limit, Reason.HOLD_COOLDOWN
-            if breach is Reason.CUT_TTFT and vllm.ttft_s:
-                # Gradient-style: a marginal breach trims, a gross one gets the full cut.
-                return self._cut(p.ttft_target_s / vllm.ttft_s), breach
-            return self._cut(), breach
+        breach = vllm.preemptions > 0 or (vllm.ttft_s is not None and vllm.ttft_s > p.ttft_target_s)
+        if breach:
+            if not self._may_cut_again(now):
+                return self._limit, Reason.HOLD_SETTLING
+            return self._breach_cut(vllm)
 
         if vllm.ttft_s is not None:
             self._safe_limit = self._limit
-        if cooling:
+        if self._since_cut(now) < p.cooldown_s:
             return self._limit, Reason.HOLD_COOLDOWN
         if vllm.ttft_s is None:
             return self._limit, Reason.HOLD_NO_TRAFFIC
@@ -163,11 +231,11 @@ class GpuAwareLimit:
             gpu.power_throttle or (gpu.power_frac is not None and gpu.power_frac >= p.power_saturation)
         ):
             return self._limit, Reason.HOLD_GPU_SATURATED
-        if vllm.waiting >= 1:
-            # vLLM's own max_num_seqs (or KV space) binds: a higher cap only moves the queue.
-            return self._limit, Reason.HOLD_VLLM_QUEUEING
+        if self._pressure:
+            # vLLM queues or its KV cache is full: a higher cap only moves the queue inside.
+            return self._limit, Reason.HOLD_VLLM_QUEUEING if vllm.waiting >= 1 else Reason.HOLD_KV_CACHE
         if vllm.running + vllm.waiting < p.busy_fraction * self._limit:
             return self._limit, Reason.HOLD_IDLE
         if self._limit >= p.max_limit:
             return self._limit, Reason.HOLD_AT_MAX
-        return self._limit + p.increase, Reason.GROW
+        return self._grown(vllm.ttft_s), Reason.GROW

@@ -77,7 +77,8 @@ class Autotuner:
                               timeout_s=min(cfg.interval_s, 5.0))
             gpu = self._probes.get(target.gpu_index) if target.gpu_index is not None else None
             recommender = MaxNumSeqsRecommender(self._clock, cfg.control.recommend_window_s,
-                                                cfg.control.recommend_round_to)
+                                                cfg.control.recommend_round_to,
+                                                percentile=cfg.control.recommend_percentile)
             self.controllers.append(TargetController(
                 target.backend, limit, probe, actuator, self.metrics, recommender, gpu=gpu,
                 gpu_index=target.gpu_index, max_temp_c=cfg.thermal.max_temp_c,
@@ -96,9 +97,10 @@ class Autotuner:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.listen.host, self.config.listen.port)
         await site.start()
-        server = site._server
-        if isinstance(server, asyncio.base_events.Server) and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
+        # The runner's addresses come from the listening sockets, under asyncio and uvloop alike.
+        addresses = self._runner.addresses
+        if addresses:
+            self.port = int(addresses[0][1])
         log.info("serving /metrics and /health on %s:%s", self.config.listen.host, self.port)
 
     async def _handle_metrics(self, request: web.Request) -> web.Response:

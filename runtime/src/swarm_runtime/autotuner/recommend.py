@@ -1,9 +1,10 @@
 """The ``max_num_seqs`` to deploy with the next ``pulumi up``.
 
-Changing vLLM's ``--max-num-seqs`` needs a restart, so the tuner only recommends it: the
-highest limit it held over the window, rounded up to a multiple of ``round_to`` (vLLM
-captures CUDA graphs for batch sizes in steps of 8). Below that, vLLM itself would queue
-what the router lets through and the router's cap would stop being the control.
+Changing vLLM's ``--max-num-seqs`` needs a restart, so the tuner only recommends it: a high
+percentile (by time held) of the limits over the window, rounded up to a multiple of
+``round_to`` (vLLM captures CUDA graphs for batch sizes in steps of 8). Below that, vLLM
+itself would queue what the router lets through and the router's cap would stop being the
+control; a percentile rather than the peak keeps a brief excursion from setting it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ __all__ = ["MaxNumSeqsRecommender"]
 
 class MaxNumSeqsRecommender:
     def __init__(self, clock: Clock, window_s: float = 3600.0, round_to: int = 8,
-                 max_points: int = 10_000) -> None:
+                 max_points: int = 10_000, percentile: float = 0.95) -> None:
+        if not 0 < percentile <= 1:
+            raise ValueError("percentile must be in (0, 1]")
         self._clock = clock
+        self._percentile = percentile
         self._window_s = window_s
         self._round_to = round_to
         self._points: deque[tuple[float, int]] = deque(maxlen=max_points)
@@ -35,5 +39,6 @@ class MaxNumSeqsRecommender:
     def recommendation(self) -> int | None:
         if not self._points:
             return None
-        peak = max(limit for _, limit in self._points)
-        return max(self._round_to, math.ceil(peak / self._round_to) * self._round_to)
+        held = sorted(limit for _, limit in self._points)
+        high = held[max(0, math.ceil(self._percentile * len(held)) - 1)]
+        return max(self._round_to, math.ceil(high / self._round_to) * self._round_to)

@@ -3,6 +3,11 @@
 Kept apart from the control law so each can be tested alone (Netflix concurrency-limits
 does the same with its windowed limits). Only the noisy vLLM signals are filtered: a
 single preemption is a real event and temperature moves slowly, so both pass through.
+Samples taken before a cut describe a limit that no longer exists, so a cut (and a sample
+the limit judged stale, ``hold_settling``) empties the TTFT window. A TTFT breach that vLLM
+itself explains by queueing requests is not noise and passes unfiltered. KV usage per
+running sequence measures the prompt mix; when it moves by more than ``mix_change``x the
+workload changed, and the windows start over rather than mix two workloads' samples.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import statistics
 from collections import deque
 from dataclasses import replace
 
-from swarm_runtime.autotuner.types import Decision, Limit, Sample
+from swarm_runtime.autotuner.types import Decision, Limit, Reason, Sample
 
 __all__ = ["MedianFiltered"]
 
@@ -20,16 +25,19 @@ class MedianFiltered:
     """Feed the wrapped limit the running median of TTFT and KV usage over ``window`` samples.
 
     A lone outlier in a window of 3 cannot trigger a cut or a growth step on its own; a
-    sustained change gets through after ``window // 2`` extra samples. Samples without
-    vLLM data (outage) pass through unchanged and do not enter the window.
+    sustained change gets through after ``window // 2`` extra samples, at once if vLLM
+    reports waiting requests with it. Samples without vLLM data (outage) pass through
+    unchanged and do not enter the window.
     """
 
-    def __init__(self, inner: Limit, window: int = 3) -> None:
+    def __init__(self, inner: Limit, window: int = 3, mix_change: float = 2.0) -> None:
         if window < 1:
             raise ValueError("window must be >= 1")
         self._inner = inner
+        self._mix_change = mix_change
         self._ttft: deque[float] = deque(maxlen=window)
         self._kv: deque[float] = deque(maxlen=window)
+        self._kv_per_seq: deque[float] = deque(maxlen=window)
 
     @property
     def limit(self) -> int:
@@ -51,9 +59,24 @@ class MedianFiltered:
         vllm = sample.vllm
         if vllm is None:
             return self._inner.update(sample)
+        if vllm.running >= 1 and vllm.kv_cache_usage > 0:
+            per_seq = vllm.kv_cache_usage / vllm.running
+            if self._kv_per_seq:
+                typical = statistics.median(self._kv_per_seq)
+                if max(per_seq / typical, typical / per_seq) > self._mix_change:
+                    self._ttft.clear()  # another prompt mix: earlier samples describe another knee
+                    self._kv.clear()
+                    self._kv_per_seq.clear()
+            self._kv_per_seq.append(per_seq)
         if vllm.ttft_s is not None:
             self._ttft.append(vllm.ttft_s)
         self._kv.append(vllm.kv_cache_usage)
         ttft = statistics.median(self._ttft) if vllm.ttft_s is not None and self._ttft else None
+        if ttft is not None and vllm.ttft_s is not None and vllm.waiting >= 1:
+            ttft = max(ttft, vllm.ttft_s)  # queueing inside vLLM explains the breach
         smoothed = replace(vllm, ttft_s=ttft, kv_cache_usage=statistics.median(self._kv))
-        return self._inner.update(replace(sample, vllm=smoothed))
+        limit = self._inner.update(replace(sample, vllm=smoothed))
+        decision = self._inner.last_decision
+        if decision is not None and (decision.reason.is_cut or decision.reason is Reason.HOLD_SETTLING):
+            self._ttft.clear()
+        return limit

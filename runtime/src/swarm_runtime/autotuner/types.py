@@ -57,11 +57,14 @@ class Reason(StrEnum):
     HOLD_GPU_SATURATED = "hold_gpu_saturated"
     HOLD_GPU_WARM = "hold_gpu_warm"
     HOLD_VLLM_QUEUEING = "hold_vllm_queueing"
+    HOLD_KV_CACHE = "hold_kv_cache"
     HOLD_VLLM_DOWN = "hold_vllm_down"
+    HOLD_SETTLING = "hold_settling"
     CUT_TTFT = "cut_ttft"
+    CUT_QUEUE = "cut_queue"
     CUT_PREEMPTION = "cut_preemption"
-    CUT_KV_CACHE = "cut_kv_cache"
     CUT_THERMAL = "cut_thermal"
+    CUT_THERMAL_TREND = "cut_thermal_trend"
     CUT_THERMAL_EMERGENCY = "cut_thermal_emergency"
 
     @property

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,14 +48,61 @@ class Pacer:
             await asyncio.sleep(remaining)
 
 
+class CapacityGate:
+    """First-come first-served admission below a capacity that can change at any moment
+    (``LatencyModel.capacity_fn``: the KV cache holds fewer long sequences than short ones)."""
+
+    _RECHECK_S = 0.02  # the capacity can grow without a release; look again this often
+
+    def __init__(self) -> None:
+        self._queue: deque[object] = deque()
+        self._cond: asyncio.Condition | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _condition(self) -> asyncio.Condition:
+        loop = asyncio.get_running_loop()
+        if self._cond is None or self._loop is not loop:  # a restarted fake runs a new loop
+            self._cond, self._loop = asyncio.Condition(), loop
+        return self._cond
+
+    async def acquire(self, fake: FakeVllm) -> None:
+        """Wait for a turn and a free sequence, then count this request as running."""
+        me = object()
+        self._queue.append(me)
+        cond = self._condition()
+        try:
+            async with cond:
+                while self._queue[0] is not me or fake.running >= fake.latency.capacity():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(cond.wait(), self._RECHECK_S)
+                self._queue.popleft()
+                fake.running += 1  # under the lock, so the next in line sees it
+                cond.notify_all()  # the next in line may fit too
+        finally:
+            with contextlib.suppress(ValueError):
+                self._queue.remove(me)
+
+    async def release(self) -> None:
+        cond = self._condition()
+        async with cond:
+            cond.notify_all()
+
+
 class Slot:
-    """Admission to the fake engine: beyond ``max_num_seqs`` a request waits."""
+    """Admission to the fake engine: beyond ``max_num_seqs`` (or the KV capacity) a request waits."""
 
     def __init__(self, fake: FakeVllm) -> None:
         self.fake = fake
 
     async def __aenter__(self) -> None:
         fake = self.fake
+        if fake.latency.capacity_fn is not None:
+            fake.waiting += 1
+            try:
+                await fake._gate.acquire(fake)  # counts the request as running
+            finally:
+                fake.waiting -= 1
+            return
         if fake._slots is not None:
             fake.waiting += 1
             try:
@@ -63,9 +112,12 @@ class Slot:
         fake.running += 1
 
     async def __aexit__(self, *exc: object) -> None:
-        self.fake.running -= 1
-        if self.fake._slots is not None:
-            self.fake._slots.release()
+        fake = self.fake
+        fake.running -= 1
+        if fake.latency.capacity_fn is not None:
+            await fake._gate.release()
+        elif fake._slots is not None:
+            fake._slots.release()
 
 
 def abort(request: web.Request) -> None:

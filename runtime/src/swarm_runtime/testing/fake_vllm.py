@@ -22,7 +22,17 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from swarm_runtime.testing.fake_engine import Faults, Pacer, Slot, abort, error, max_tokens, prompt_len, token
+from swarm_runtime.testing.fake_engine import (
+    CapacityGate,
+    Faults,
+    Pacer,
+    Slot,
+    abort,
+    error,
+    max_tokens,
+    prompt_len,
+    token,
+)
 from swarm_runtime.testing.latency import E2E_BUCKETS, ITL_BUCKETS, TTFT_BUCKETS, FakeHistogram, LatencyModel
 from swarm_runtime.testing.loops import drain_and_close
 
@@ -42,6 +52,7 @@ class FakeVllm:
         metrics_style: MetricsStyle = "new",
         api_key: str | None = None,
         name: str | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         self.models = list(models or ["primary"])
         self.port = port
@@ -61,7 +72,8 @@ class FakeVllm:
         self.last_request: dict[str, Any] | None = None
         self._generation_tokens = 0
         self._prompt_tokens = 0
-        self._hists = {k: FakeHistogram(b) for k, b in
+        # A simulation running time_scale x faster keeps vLLM's histogram resolution.
+        self._hists = {k: FakeHistogram(tuple(x / time_scale for x in b)) for k, b in
                        (("ttft", TTFT_BUCKETS), ("itl", ITL_BUCKETS), ("e2e", E2E_BUCKETS),
                         ("queue", E2E_BUCKETS))}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -70,6 +82,7 @@ class FakeVllm:
         self._server: asyncio.Server | None = None
         self._connections: set[Any] = set()
         self._slots: asyncio.Semaphore | None = None
+        self._gate = CapacityGate()  # admission by LatencyModel.capacity_fn, when set
         self._release: asyncio.Event | None = None
 
     # ----- controls -------------------------------------------------------------------
@@ -357,10 +370,9 @@ class FakeVllm:
         """The ``/metrics`` exposition, in vLLM's current or deprecated naming."""
         with self._lock:
             overrides = dict(self._faults.overrides)
-        capacity = self._latency.max_num_seqs or 64
         running = overrides.get("running", float(self.running))
         waiting = overrides.get("waiting", float(self.waiting))
-        kv = overrides.get("kv_cache_usage", min(1.0, self.running / capacity))
+        kv = overrides.get("kv_cache_usage", self._latency.kv_usage(self.running))
         preempt = overrides.get("preemptions_total", 0.0)
         new = self.metrics_style == "new"
         labels = f'engine="0",model_name="{self.models[0]}"'

@@ -21,7 +21,9 @@ class LatencyModel:
     Beyond ``knee`` running sequences both delays grow by ``slope`` (a fraction) per extra
     sequence, so throughput saturates and latency climbs, like a real GPU batch. Beyond
     ``max_num_seqs`` requests wait (reported as ``num_requests_waiting``). ``fn`` overrides
-    the formula: ``fn(running) -> (ttft_s, per_token_s)``.
+    the formula: ``fn(running) -> (ttft_s, per_token_s)``. ``capacity_fn() -> int`` is how
+    many sequences fit in the KV cache right now (it may change, e.g. when prompts get
+    longer): beyond it requests wait in arrival order, and KV usage is ``running / capacity``.
     """
 
     ttft_s: float = 0.0
@@ -31,6 +33,7 @@ class LatencyModel:
     knee: int | None = None
     slope: float | None = None
     fn: LatencyFn | None = None
+    capacity_fn: Callable[[], int] | None = None
 
     def timing(self, running: int) -> tuple[float, float]:
         """``(ttft_s, per_token_s)`` while ``running`` sequences share the engine."""
@@ -40,6 +43,15 @@ class LatencyModel:
         if self.knee is not None and self.slope is not None and running > self.knee:
             factor += self.slope * (running - self.knee)
         return self.ttft_s * factor, self.per_token_s * factor
+
+    def capacity(self) -> int:
+        """Sequences the engine can hold now (the KV cache's size in sequences)."""
+        if self.capacity_fn is not None:
+            return max(1, self.capacity_fn())
+        return self.max_num_seqs or 64
+
+    def kv_usage(self, running: int) -> float:
+        return min(1.0, running / self.capacity())
 
 
 class FakeHistogram:

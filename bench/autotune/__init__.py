@@ -1,0 +1,1 @@
+"""The pieces of ``bench/autotune_bench.py``: simulated node, scenarios, load, policies, report."""
