@@ -53,7 +53,8 @@ def test_open_webui_uses_litellm_pipelines_and_qdrant_with_sign_up_off(apps: Swa
                                "pipelines-api-key": "generated:pipelines-api-key",
                                "qdrant-api-key": "generated:qdrant-api-key"}
     start = _start(webui)
-    assert 'OPENAI_API_KEYS="sk-$(cat /run/secrets/litellm-key-open-webui);$(cat /run/secrets/pipelines-api-key)"' in start
+    assert ('OPENAI_API_KEYS="sk-$(cat /run/secrets/litellm-key-open-webui);'
+            '$(cat /run/secrets/pipelines-api-key)"') in start
     assert 'WEBUI_SECRET_KEY="$(cat /run/secrets/open-webui-secret-key)"' in start
     assert 'QDRANT_API_KEY="$(cat /run/secrets/qdrant-api-key)"' in start
     assert _flows(webui) == {"litellm": (4000, False), "pipelines": (9099, False), "qdrant": (6333, True)}
