@@ -1,0 +1,1 @@
+"""Routing-quality benchmark pieces: a continuous-batching engine model, its HTTP server, load and report."""

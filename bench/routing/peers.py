@@ -1,0 +1,90 @@
+"""The routers under comparison, each started on a free 127.0.0.1 port and always stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from _support import free_port, stop_process
+from rust_router import running as rust_running
+
+__all__ = ["API_KEY", "ROUTER_CPU", "router", "simulated_backends"]
+
+API_KEY = "bench-key"
+ROUTER_CPU, LOAD_CPU = 0, 1
+SWARM_SCRAPE_S = 0.5
+
+
+def _pin(cpu: int) -> None:
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > cpu:
+        os.sched_setaffinity(0, {cpu})
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} not ready within {timeout} s")
+
+
+@contextmanager
+def simulated_backends(slowdowns: list[float]) -> Iterator[list[str]]:
+    """One process serving one simulated engine per slowdown; yields their URLs."""
+    ports = [free_port() for _ in slowdowns]
+    args = [sys.executable, "-m", "routing.server"]
+    for port, slowdown in zip(ports, slowdowns, strict=True):
+        args += ["--engine", f"{port}:{slowdown:g}"]
+    bench_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen(args, cwd=bench_dir, stdout=subprocess.DEVNULL, preexec_fn=lambda: _pin(LOAD_CPU))
+    try:
+        urls = [f"http://127.0.0.1:{p}" for p in ports]
+        for url in urls:
+            _wait(url + "/health", proc)
+        yield urls
+    finally:
+        stop_process(proc)
+
+
+@contextmanager
+def _swarm(backends: list[str]) -> Iterator[str]:
+    port = free_port()
+    cfg = {"listen": {"host": "127.0.0.1", "port": port}, "api_key_env": "ROUTER_API_KEY", "log_level": "warning",
+           "health": {"scrape_interval_s": SWARM_SCRAPE_S},
+           "backends": [{"name": f"b{i}", "url": u, "models": ["primary"]} for i, u in enumerate(backends)]}
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        json.dump(cfg, f)  # JSON is YAML
+    env = {**os.environ, "ROUTER_API_KEY": API_KEY, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([sys.executable, "-m", "swarm_runtime.router.cli", "--config", f.name], env=env,
+                            stdout=subprocess.DEVNULL, preexec_fn=lambda: _pin(ROUTER_CPU))
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait(url + "/health", proc)
+        yield url
+    finally:
+        stop_process(proc)
+        os.unlink(f.name)
+
+
+@contextmanager
+def router(name: str, backends: list[str]) -> Iterator[tuple[str, str | None]]:
+    """``(url, api key)`` of router ``name``: ``swarm`` or ``vllm-router:<policy>``."""
+    if name == "swarm":
+        with _swarm(backends) as url:
+            yield url, API_KEY
+        return
+    policy = name.split(":", 1)[1]
+    with rust_running(backends, policy=policy, cpu=ROUTER_CPU) as rr:
+        yield rr.url, None

@@ -1,0 +1,137 @@
+"""Routing quality on mixed GPUs: swarm-router vs the Rust ``vllm-router`` on identical schedules.
+
+Two simulated vLLM backends (continuous batching, chunked prefill, tokens streamed one by
+one over real HTTP on 127.0.0.1), the second 2.5x slower per step; open-loop Poisson load
+at 50/80/95 % of their combined capacity with a short/long prompt mix; every router replays
+the same schedule per load and seed against freshly started backends. Prints TTFT
+p50/p95/p99, E2E p95, goodput (TTFT <= 1 s), backend shares and the highest 10 s-window
+share sent to the slow GPU, then swarm-router's ratios against the best peer.
+
+    .venv/bin/python bench/routing_bench.py [--quick] [--seeds 3] [--seconds 30]
+
+Time scale: steps are ~12-20 ms on the fast engine (a 7-8B model on an RTX 4090 at batch
+8), so seconds are real seconds and the 1 s goodput threshold needs no scaling. The vLLM
+router is installed into bench/.venv-peers on first use (bench/rust_router.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import asdict
+
+from routing.engine import EngineSpec
+from routing.load import replay
+from routing.peers import LOAD_CPU, router, simulated_backends
+from routing.report import GOALS, GOODPUT_TTFT_S, Summary, best_peer, goals_met, ratio_table, ratios, summarize
+from routing.workload import LONG_SHARE, combined_capacity, schedule
+
+SLOWDOWNS = [1.0, 2.5]
+ROUTERS = ["swarm", "vllm-router:power_of_two", "vllm-router:cache_aware", "vllm-router:round_robin"]
+SETTLE_S = 1.5  # every router gets the same idle time after start (swarm-router scrapes once)
+
+
+def run_one(name: str, rate: float, seconds: float, warmup: float, seed: int, slow_tag: str) -> Summary:
+    import uvloop
+
+    plan = schedule(rate, warmup + seconds, seed)
+    with simulated_backends(SLOWDOWNS) as urls, router(name, urls) as (url, key):
+        time.sleep(SETTLE_S)
+        results = uvloop.run(replay(url, plan, key))
+    return summarize(results, slow_tag, warmup, warmup + seconds)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def fmt_ms(v: float) -> str:
+    return "fail" if math.isinf(v) else f"{v * 1e3:,.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one seed, 12 s per run (noisier)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per load (default 3, --quick 1)")
+    parser.add_argument("--seconds", type=float, default=None, help="measured seconds per run (default 30)")
+    parser.add_argument("--loads", default="0.5,0.8,0.95", help="fractions of combined capacity")
+    parser.add_argument("--routers", default=",".join(ROUTERS))
+    parser.add_argument("--json", metavar="FILE", help="also write every run's summary as JSON")
+    parser.add_argument("--ratios-from", metavar="FILE", help="print the ratio tables of a --json file and exit")
+    args = parser.parse_args()
+    if args.ratios_from:
+        with open(args.ratios_from) as f:
+            saved = json.load(f)
+        total, each = combined_capacity([EngineSpec(slowdown=s) for s in SLOWDOWNS])
+        loaded = []
+        for entry in saved:
+            others = {n: Summary(**v) for n, v in entry["runs"].items()}
+            own = others.pop("swarm")
+            loaded.append((entry["load"], entry["seed"], own, others))
+        print_ratios(loaded, each[1] / total)
+        return
+    signal.signal(signal.SIGTERM, _interrupted)  # unwind the context managers: no server left behind
+    seeds = args.seeds or (1 if args.quick else 3)
+    seconds = args.seconds or (12.0 if args.quick else 30.0)
+    warmup = 3.0 if args.quick else 5.0
+    loads = [float(x) for x in args.loads.split(",")]
+    names = args.routers.split(",")
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > LOAD_CPU:
+        os.sched_setaffinity(0, {LOAD_CPU})
+    total, each = combined_capacity([EngineSpec(slowdown=s) for s in SLOWDOWNS])
+    slow_cap = each[1] / total
+    slow_tag = f"-x{SLOWDOWNS[1]:g}"
+    print(f"routing bench: {os.cpu_count()} CPUs; engines x{SLOWDOWNS[0]:g} / x{SLOWDOWNS[1]:g}: "
+          f"capacity {each[0]:.2f} + {each[1]:.2f} = {total:.2f} req/s (slow share {slow_cap:.0%}); "
+          f"{LONG_SHARE:.0%} long prompts (1000-3000 tokens), the rest 40-250; 16-48 output tokens; "
+          f"{seeds} seed(s) x {seconds:g} s measured after {warmup:g} s warm-up\n")
+    results: list[tuple[float, int, Summary, dict[str, Summary]]] = []
+    for load in loads:
+        for seed in range(1, seeds + 1):
+            rate = load * total
+            print(f"load {load:.0%} ({rate:.1f} req/s), seed {seed}")
+            print(f"  {'router':<26}{'TTFT p50':>9}{'p95':>7}{'p99':>7}{'E2E p95':>9}{'goodput':>9}"
+                  f"{'slow':>6}{'slow 10s max':>13}{'errors':>7}   (ms)")
+            runs: dict[str, Summary] = {}
+            for name in names:
+                s = run_one(name, rate, seconds, warmup, seed, slow_tag)
+                runs[name] = s
+                print(f"  {name:<26}{fmt_ms(s.ttft_p50):>9}{fmt_ms(s.ttft_p95):>7}{fmt_ms(s.ttft_p99):>7}"
+                      f"{fmt_ms(s.e2e_p95):>9}{s.goodput:>9.1%}{s.slow_share:>6.0%}{s.slow_window_max:>13.0%}"
+                      f"{s.errors:>7}", flush=True)
+            peers = {n: s for n, s in runs.items() if n != "swarm"}
+            if "swarm" in runs and peers:
+                results.append((load, seed, runs["swarm"], peers))
+            print()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{"load": load, "seed": seed, "runs": {n: asdict(s) for n, s in {"swarm": own, **peers}.items()}}
+                       for load, seed, own, peers in results], f, indent=1)
+    print_ratios(results, slow_cap)
+
+
+def print_ratios(results: list[tuple[float, int, Summary, dict[str, Summary]]], slow_cap: float) -> None:
+    """Two tables: against the best peer (highest goodput, then lowest p95), and per metric against any peer."""
+    if not results:
+        return
+    print(f"goodput = share of requests with TTFT <= {GOODPUT_TTFT_S:g} s; 'slow win' = highest 10 s-window share "
+          f"sent to the slow GPU / its capacity share ({slow_cap:.0%})\n")
+    met_all = True
+    for per_metric in (False, True):
+        rows = []
+        for load, seed, own, peers in results:
+            r = ratios(own, peers, slow_cap, per_metric)
+            met_all &= per_metric or goals_met(load, r)
+            rows.append((load, seed, "best value of any peer" if per_metric else best_peer(peers), r))
+        print("swarm-router / " + ("the best value any peer reached, metric by metric (stricter)" if per_metric
+                                   else "best peer (highest goodput, then lowest p95 TTFT)"))
+        print("\n".join(ratio_table(rows)) + "\n")
+    print(f"goals vs the best peer (p95 and p99 <= {GOALS['tail']}x at 80/95 %, goodput >= {GOALS['goodput']}x, "
+          f"p50 <= {GOALS['p50']}x, slow window <= {GOALS['window']}x): {'all met' if met_all else 'NOT all met'}")
+
+if __name__ == "__main__":
+    main()
