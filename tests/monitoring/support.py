@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from swarm.plan import SwarmPlan
 from swarm.plan.builder import build_plan
 from swarm.stack_config import OFFLINE_SECRET_PLACEHOLDER, StackConfig, build_spec
+from tests.tools import require_tool  # noqa: F401  (re-exported for the tests of this folder)
 
 
 def plan_of(values: dict[str, Any], edit: Callable[[dict[str, Any]], None] | None = None) -> SwarmPlan:
@@ -23,15 +20,6 @@ def plan_of(values: dict[str, Any], edit: Callable[[dict[str, Any]], None] | Non
     return build_plan(build_spec(StackConfig(values, secure, "test")))
 
 
-def require_tool(name: str) -> str:
-    """The tool's path; outside CI a missing tool skips with the reason, in CI it fails."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (scripts/ci-deps.sh installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def render(plan: SwarmPlan, out: Path, prefix: str = "") -> Path:

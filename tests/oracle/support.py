@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from swarm.plan import SwarmPlan
 from swarm.plan.builder import build_plan
 from swarm.stack_config import build_spec
 from tests.swarm.conftest import config_of
+from tests.tools import require_tool  # noqa: F401  (re-exported for the tests of this folder)
 
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ0ZXN0LWtleS1ub3QtcmVhbC1ub3QtdXNlZA== operator@laptop"
 COMPARTMENT = "ocid1.compartment.oc1..aaaaaaaatestcompartment"
@@ -29,12 +26,3 @@ def oracle_oci(values: dict[str, Any]) -> dict[str, Any]:
     return oci
 
 
-def require_tool(name: str) -> str:
-    """The tool's path; outside CI a missing tool skips with the reason, in CI it fails."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (scripts/ci-deps.sh installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
