@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 from swarm_runtime.router.app import STATE, RouterState, build_app
 from swarm_runtime.router.config import RouterConfig
-from swarm_runtime.testing.fake_vllm import FakeVllm, LatencyModel, drain_and_close
+from swarm_runtime.testing.fake_vllm import FakeVllm, LatencyModel
+
+from tests.runtime.support import ThreadedApp
 
 API_KEY = "test-key"
 ADMIN_KEY = "admin-key"
@@ -21,26 +21,11 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
-class RouterServer:
+class RouterServer(ThreadedApp):
     """A router app served on 127.0.0.1 from its own event loop thread."""
 
     def __init__(self, cfg: RouterConfig, env: dict[str, str]) -> None:
-        self.app = build_app(cfg, env)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_forever()
-        finally:
-            drain_and_close(self.loop)
+        super().__init__(build_app(cfg, env), handler_cancellation=True)
 
     @property
     def state(self) -> RouterState:
@@ -53,23 +38,6 @@ class RouterServer:
             return fn()
 
         return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(5)
-
-    def start(self) -> RouterServer:
-        self.thread.start()
-
-        async def setup() -> None:
-            await self.runner.setup()
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = self.runner.addresses[0][1]
-
-        asyncio.run_coroutine_threadsafe(setup(), self.loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 def router_config(fakes: list[FakeVllm], **overrides: Any) -> RouterConfig:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
+from typing import Any, Self
+
+from aiohttp import web
+from swarm_runtime.testing.fake_vllm import drain_and_close
 
 
 class FakeClock:
@@ -20,3 +26,44 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class ThreadedApp:
+    """An aiohttp app served on 127.0.0.1 (a free port) from its own event-loop thread."""
+
+    def __init__(self, app: web.Application, **runner_options: Any) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, **runner_options)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        finally:
+            drain_and_close(self.loop)
+
+    def start(self) -> Self:
+        self.thread.start()
+
+        async def setup() -> None:
+            await self.runner.setup()
+            site = web.TCPSite(self.runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = self.runner.addresses[0][1]
+
+        asyncio.run_coroutine_threadsafe(setup(), self.loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        if not self.thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,37 +15,24 @@ from swarm_runtime.router.config import BackendConfig, BreakerConfig
 from swarm_runtime.router.containment import install
 from swarm_runtime.router.pool import NoBackend, Pool
 from swarm_runtime.router.routing import round_robin
-from swarm_runtime.testing.fake_vllm import drain_and_close
+
+from tests.runtime.support import ThreadedApp
 
 from .conftest import AUTH, RouterServer
 from .support import FakeClock
 
 
-class PoisonBackend:
+class PoisonBackend(ThreadedApp):
     """A vLLM stand-in that crashes (500) on any prompt containing ``POISON``, like vLLM on odd inputs."""
 
     def __init__(self, always_fail: bool = False) -> None:
         self.always_fail = always_fail
         self.received: Counter[str] = Counter()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, daemon=True)
         app = web.Application()
         app.router.add_get("/health", self._text)
         app.router.add_get("/metrics", self._text)
         app.router.add_post("/v1/completions", self._complete)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_forever()
-        finally:
-            drain_and_close(self.loop)
+        super().__init__(app)
 
     async def _text(self, request: web.Request) -> web.Response:
         return web.Response(text="ok" if request.path == "/health" else "")
@@ -60,24 +46,6 @@ class PoisonBackend:
         await asyncio.sleep(0.002)
         return web.json_response({"object": "text_completion", "choices": [{"index": 0, "text": "ok"}]})
 
-    def start(self) -> PoisonBackend:
-        self.thread.start()
-
-        async def setup() -> None:
-            await self.runner.setup()
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = self.runner.addresses[0][1]
-
-        asyncio.run_coroutine_threadsafe(setup(), self.loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        if not self.thread.is_alive():
-            return
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 @pytest.fixture
