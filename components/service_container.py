@@ -94,8 +94,6 @@ class ServiceContainerArgs:
     image: pulumi.Input[str]
     secrets: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
     """Secret values by `SecretFile.source` (generated:<id> or config:<key>)."""
-    import_id: str | None = None
-    """Adopt a running container (its full 64-hex ID) instead of creating one."""
 
 
 class ServiceContainer(pulumi.ComponentResource):
@@ -127,7 +125,7 @@ class ServiceContainer(pulumi.ComponentResource):
             _container_args(plan, runtime, args, planned.mounts, labels),
             opts=pulumi.ResourceOptions(
                 parent=self, provider=runtime.provider, depends_on=volumes,
-                protect=plan.stateful, retain_on_delete=plan.stateful, import_=args.import_id,
+                protect=plan.stateful, retain_on_delete=plan.stateful,
             ),
         )
         self.register_outputs({"container": self.container.name})
