@@ -17,9 +17,10 @@ import argparse
 import os
 import shutil
 
+from _support import pin
 from router.cpu import idle_share
 from router.mixed import mixed
-from router.procs import LOAD_CPU, ROUTER_CPU, pin
+from router.procs import LOAD_CPU, ROUTER_CPU
 from router.report import print_ratios, print_sides, ratios
 from router.versus import Side, nonstream, streams
 from rust_router import VLLM_ROUTER_VERSION, ensure_installed

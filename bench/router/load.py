@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass, field
 
 import aiohttp
+from _support import pin
 
-from .procs import API_KEY, LOAD_CPU, pin
+from .procs import API_KEY, LOAD_CPU
 
 __all__ = ["Load", "Streams", "nonstream_load", "quantile", "run_streams"]
 

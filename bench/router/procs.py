@@ -7,13 +7,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from _support import free_port, stop_process
+from _support import free_port, pin, stop_process, wait_http
 
 __all__ = ["API_KEY", "LOAD_CPU", "ROUTER_CPU", "cpu_seconds", "fake", "pin", "process", "swarm_router",
            "tracked_pids"]
@@ -37,11 +35,6 @@ def untrack(pid: int) -> None:
     _TRACKED.discard(pid)
 
 
-def pin(cpu: int) -> None:
-    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > cpu:
-        os.sched_setaffinity(0, {cpu})
-
-
 def cpu_seconds(pid: int | str) -> float:
     """utime + stime of a process, all its threads included."""
     try:
@@ -49,17 +42,6 @@ def cpu_seconds(pid: int | str) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def wait_http(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up within {timeout} s")
 
 
 @contextmanager

@@ -18,8 +18,8 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from swarm_runtime.router.estimator import LoadEstimator
-from swarm_runtime.router.routing import Rates, RequestKey, make_load_strategy
+from swarm_runtime.router.estimator import EstimatedLoad, LoadEstimator
+from swarm_runtime.router.routing import RequestKey, make_load_strategy
 from swarm_runtime.vllm_metrics import VllmMetrics
 
 from .engine import Engine, EngineSpec, Seq
@@ -32,7 +32,7 @@ AFFINITY = True  # prompts here share no prefix, so affinity keys are random: it
 
 
 @dataclass(eq=False)
-class _Backend:
+class _Backend(EstimatedLoad):
     """An engine plus the router's view of it (duck-types ``routing.BackendStats``)."""
 
     name: str
@@ -45,22 +45,6 @@ class _Backend:
 
     def __post_init__(self) -> None:
         self.salt = zlib.crc32(self.name.encode())
-
-    @property
-    def queue(self) -> float:
-        return self.in_flight + self.est.external
-
-    @property
-    def pending_prefill(self) -> float:
-        return self.est.pending_prefill
-
-    @property
-    def slot_wait(self) -> float:
-        return self.est.slot_wait(self.in_flight)
-
-    @property
-    def rates(self) -> Rates | None:
-        return self.est.rates()
 
 
 def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed: int,

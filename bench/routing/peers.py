@@ -7,12 +7,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from _support import free_port, stop_process
+from _support import free_port, pin, stop_process, wait_http
 from rust_router import running as rust_running
 
 __all__ = ["API_KEY", "ROUTER_CPU", "router", "simulated_backends"]
@@ -20,24 +18,6 @@ __all__ = ["API_KEY", "ROUTER_CPU", "router", "simulated_backends"]
 API_KEY = "bench-key"
 ROUTER_CPU, LOAD_CPU = 0, 1
 SWARM_SCRAPE_S = 0.5
-
-
-def _pin(cpu: int) -> None:
-    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > cpu:
-        os.sched_setaffinity(0, {cpu})
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} not ready within {timeout} s")
 
 
 @contextmanager
@@ -48,11 +28,11 @@ def simulated_backends(slowdowns: list[float]) -> Iterator[list[str]]:
     for port, slowdown in zip(ports, slowdowns, strict=True):
         args += ["--engine", f"{port}:{slowdown:g}"]
     bench_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.Popen(args, cwd=bench_dir, stdout=subprocess.DEVNULL, preexec_fn=lambda: _pin(LOAD_CPU))
+    proc = subprocess.Popen(args, cwd=bench_dir, stdout=subprocess.DEVNULL, preexec_fn=lambda: pin(LOAD_CPU))
     try:
         urls = [f"http://127.0.0.1:{p}" for p in ports]
         for url in urls:
-            _wait(url + "/health", proc)
+            wait_http(url + "/health", proc)
         yield urls
     finally:
         stop_process(proc)
@@ -68,10 +48,10 @@ def _swarm(backends: list[str]) -> Iterator[str]:
         json.dump(cfg, f)  # JSON is YAML
     env = {**os.environ, "ROUTER_API_KEY": API_KEY, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen([sys.executable, "-m", "swarm_runtime.router.cli", "--config", f.name], env=env,
-                            stdout=subprocess.DEVNULL, preexec_fn=lambda: _pin(ROUTER_CPU))
+                            stdout=subprocess.DEVNULL, preexec_fn=lambda: pin(ROUTER_CPU))
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait(url + "/health", proc)
+        wait_http(url + "/health", proc)
         yield url
     finally:
         stop_process(proc)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ..vllm_metrics import VllmMetrics
 from .routing import PRIOR, Rates, queue_wait
 
-__all__ = ["MIN_SAMPLES", "LineFit", "LoadEstimator"]
+__all__ = ["MIN_SAMPLES", "EstimatedLoad", "LineFit", "LoadEstimator"]
 
 MIN_SAMPLES = 3  # first-token samples before a backend's rates count as measured
 SERVICE_ALPHA = 0.1  # EWMA weight of the newest slot-holding time / output length
@@ -239,3 +239,29 @@ class LoadEstimator:
             "external_load": self.external,
             "pending_prefill_tokens": self.pending_prefill,
         }
+
+
+class EstimatedLoad:
+    """What a routing strategy reads about a backend's load, derived from its estimator and the
+    router's own in-flight count. Mixed into the router's `Backend` (and the bench's simulated
+    one), which provide `est` and `in_flight`."""
+
+    est: LoadEstimator
+    in_flight: int
+
+    @property
+    def queue(self) -> float:
+        """Requests on the engine: the router's own (always current) plus foreign ones from the last scrape."""
+        return self.in_flight + self.est.external
+
+    @property
+    def pending_prefill(self) -> float:
+        return self.est.pending_prefill
+
+    @property
+    def slot_wait(self) -> float:
+        return self.est.slot_wait(self.in_flight)
+
+    @property
+    def rates(self) -> Rates | None:
+        return self.est.rates()

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from .breaker import CircuitBreaker
 from .config import BackendConfig, BreakerConfig
-from .estimator import LoadEstimator
-from .routing import Rates, RequestKey, Strategy
+from .estimator import EstimatedLoad, LoadEstimator
+from .routing import RequestKey, Strategy
 
 __all__ = ["Backend", "NoBackend", "Pool", "QueueFull", "QueueTimeout"]
 
@@ -38,7 +38,7 @@ class QueueTimeout(Exception):
 
 
 @dataclass(eq=False)
-class Backend:
+class Backend(EstimatedLoad):
     """One backend's live state; strategies read it through ``routing.BackendStats``."""
 
     config: BackendConfig
@@ -66,23 +66,6 @@ class Backend:
     def observe_ttft(self, seconds: float) -> None:
         """Fold one upstream time-to-first-byte sample into the EWMA the strategy reads."""
         self.ttft_ewma = seconds if self.ttft_ewma <= 0 else self.ttft_ewma + TTFT_ALPHA * (seconds - self.ttft_ewma)
-
-    @property
-    def queue(self) -> float:
-        """Requests on the engine: the router's own (always current) plus foreign ones from the last scrape."""
-        return self.in_flight + self.est.external
-
-    @property
-    def pending_prefill(self) -> float:
-        return self.est.pending_prefill
-
-    @property
-    def slot_wait(self) -> float:
-        return self.est.slot_wait(self.in_flight)
-
-    @property
-    def rates(self) -> Rates | None:
-        return self.est.rates()
 
     def available(self) -> bool:
         """May receive a request right now."""
