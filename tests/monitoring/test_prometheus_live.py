@@ -125,9 +125,11 @@ def test_real_prometheus_scrapes_the_router_and_evaluates_the_rules(
     def up() -> dict[str, str]:
         targets = httpx.get(f"{base}/api/v1/targets", timeout=2, trust_env=False).json()["data"]["activeTargets"]
         health = {t["labels"]["service"]: t["health"] for t in targets}
-        return health if health.get("swarm-router") == "up" and health.get("starlord-primary") == "up" else {}
+        live = health.get("swarm-router") == "up" and health.get("starlord-primary") == "up"
+        # the dead target must have been tried once too (until then its health is "unknown")
+        return health if live and health.get("thanos-backup", "unknown") != "unknown" else {}
 
-    health = _wait("both targets up", up)
+    health = _wait("both targets up and the dead one scraped", up)
     assert health["thanos-backup"] == "down"
     kv = _wait("the KV-cache recording rule", lambda: _query(base, "ai_swarm:vllm_kv_cache_usage:ratio"))
     assert kv[0]["metric"] == {"__name__": "ai_swarm:vllm_kv_cache_usage:ratio", "node": "starlord",
