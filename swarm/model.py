@@ -205,6 +205,8 @@ class ExternalProvider(Strict):
     kind: Literal["openrouter", "gemini", "anthropic", "openai"]
     api_key_secrets: tuple[str, ...] = Field(min_length=1)
     models: tuple[str, ...] = Field(min_length=1)
+    embedding_models: tuple[str, ...] = ()
+    """Embedding models LiteLLM serves from this provider (never chat fallbacks), e.g. for GPT Researcher."""
     budget_usd: Annotated[float, Field(gt=0)] | None = None
     """Spend cap for this provider per `budget_period` (LiteLLM provider budget routing); None: uncapped."""
     budget_period: str = Field(default="1d", pattern=r"^[1-9][0-9]*[smhd]$")

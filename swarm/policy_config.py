@@ -45,7 +45,6 @@ EXCEPTIONS: tuple[PolicyException, ...] = (
                     "Pipelines pip-installs each pipeline's requirements into the image at start"),
     PolicyException("container-read-only-rootfs", "sillytavern", "SillyTavern " + _WRITES_APP_DIR),
     PolicyException("container-read-only-rootfs", "sillytavern-extras", "Extras " + _WRITES_APP_DIR),
-    PolicyException("container-read-only-rootfs", "gpt-researcher", "GPT Researcher " + _WRITES_APP_DIR),
     PolicyException("container-non-root-user", "litellm",
                     "the litellm-database image generates Prisma's client, engines and Node CLI as root under "
                     "/root/.cache at build time; another uid makes Prisma fetch them again at start (fails without "

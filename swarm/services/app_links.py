@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from swarm.errors import Issue, SpecError, key_path
-from swarm.plan.types import Arch, Flow, PulledImage
+from swarm.plan.types import Arch, Flow, Image, PulledImage
 from swarm.services.base import PlanContext, service_origin
 
 LITELLM_KIND = "litellm"
@@ -71,8 +71,8 @@ def flows(source: str, *links: tuple[Link | None, str]) -> tuple[Flow, ...]:
                  if found is not None and registered(found.kind))
 
 
-def pinned_image(ctx: PlanContext, name: str, default: PulledImage | None) -> PulledImage:
-    """The service's `image` override (operator pin) or the module's pinned default."""
+def pinned_image(ctx: PlanContext, name: str, default: Image | None) -> Image:
+    """The service's `image` override (operator pin) or the module's default (pulled by digest or built)."""
     override = ctx.spec.services[name].image
     platforms: frozenset[Arch] = default.platforms if default else frozenset({"amd64"})
     if override is None:
@@ -87,11 +87,6 @@ def pinned_image(ctx: PlanContext, name: str, default: PulledImage | None) -> Pu
 
 
 _NO_IMAGE = {
-    "gpt-researcher": (
-        "GPT Researcher publishes only a moving 'latest' tag and no digest this project could verify; pin the image "
-        "you tested: docker pull gptresearcher/gpt-researcher:latest && docker inspect --format "
-        "'{{index .RepoDigests 0}}' gptresearcher/gpt-researcher:latest, then set image: <that>@sha256:<digest> "
-        "(with the tag: gptresearcher/gpt-researcher:latest@sha256:...)"),
     "sillytavern-extras": (
         "SillyTavern-Extras was archived upstream (April 2024) and never published an image; build it from the "
         "archived repository's Dockerfile, push it, and pin it here as repo:tag@sha256:<digest> (amd64)"),

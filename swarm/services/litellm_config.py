@@ -75,6 +75,12 @@ def hosted_models(spec: SwarmSpec) -> list[tuple[str, str]]:
     return list(dict.fromkeys((p.kind, model) for p in ranked for model in p.models))
 
 
+def embedding_models(spec: SwarmSpec) -> list[tuple[str, str]]:
+    """(provider kind, model) of every hosted embedding model, cheapest provider first."""
+    ranked = sorted(spec.providers.values(), key=lambda p: COST_RANK[p.kind])
+    return list(dict.fromkeys((p.kind, model) for p in ranked for model in p.embedding_models))
+
+
 def local_fallbacks(spec: SwarmSpec, model: str) -> list[str]:
     """Local models on nodes that do not serve `model`: a different failure domain first."""
     nodes = {d.node for d in spec.inference.values() if d.model == model}
@@ -104,7 +110,8 @@ def _local_entry(spec: SwarmSpec, model_name: str, served: str, backends: Backen
 
 def _hosted_entries(spec: SwarmSpec, model_name: str, kind: str, model: str,
                     order: int | None = None) -> list[dict[str, Any]]:
-    keys = [k for p in spec.providers.values() if p.kind == kind and model in p.models for k in p.api_key_secrets]
+    keys = [k for p in spec.providers.values() if p.kind == kind and model in (*p.models, *p.embedding_models)
+            for k in p.api_key_secrets]
     entries = []
     for key in dict.fromkeys(keys):
         params: dict[str, Any] = {"model": model, "api_key": f"os.environ/{env_name(key)}", "timeout": 120}
@@ -118,6 +125,9 @@ def model_list(spec: SwarmSpec, backends: Backends) -> list[dict[str, Any]]:
     entries = [_local_entry(spec, name, name, backends) for name in local_models(spec)]
     for kind, model in hosted_models(spec):
         entries += _hosted_entries(spec, model, kind, model)
+    for kind, model in embedding_models(spec):
+        hosted = _hosted_entries(spec, model, kind, model)
+        entries += [{**entry, "model_info": {"mode": "embedding"}} for entry in hosted]
     # The cost cascade: free local capacity first, then the free/cheap hosted tiers.
     entries += [_local_entry(spec, CASCADE_GROUP, name, backends, order=1) for name in local_models(spec)]
     for kind, model in hosted_models(spec):

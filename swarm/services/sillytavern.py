@@ -29,6 +29,8 @@ LITELLM_KEY = key_id(KIND)
 USERNAME = "swarm"
 PLACEHOLDER = "__BASIC_AUTH_PASSWORD__"
 TAILNET = "100.64.0.0/10"
+HEARTBEAT_ENV = "SILLYTAVERN_HEARTBEATINTERVAL"
+HEARTBEAT_S = 10
 # Seen digest-pinned in a public NixOS config ("pulls exactly this index", the `latest` of
 # September 2026, with the official compose healthcheck `node src/healthcheck.js`);
 # SillyTavern publishes linux/amd64 and linux/arm64 images.
@@ -62,6 +64,11 @@ def config(port: int = PORT) -> dict[str, Any]:
         "enableCorsProxy": False,
         "securityOverride": False,
         "autorun": False,
+        # What SillyTavern-Extras did (captioning, classification, embeddings for vector storage)
+        # runs in-process on Transformers.js models fetched on first use into data/_cache;
+        # summaries go through the chat API (LiteLLM). Installed extensions never update
+        # themselves: an update is an operator's change.
+        "extensions": {"enabled": True, "autoUpdate": False, "models": {"autoDownload": True}},
     }
 
 
@@ -77,7 +84,10 @@ def build(ctx: PlanContext) -> Iterator[ServicePlan]:
                                     start_period_s=30),
             memory_mb=1536, cpus=2.0,
             user="0:0",  # the image runs as root and owns /home/node/app as root
-            env={"NODE_ENV": "production", "AI_SWARM_LITELLM_URL": f"{llm.url}/v1"},
+            env={"NODE_ENV": "production", "AI_SWARM_LITELLM_URL": f"{llm.url}/v1",
+                 # The server writes data/heartbeat.json this often, and the healthcheck fails
+                 # once it is two beats old; unset, `src/healthcheck.js` exits 0 unconditionally.
+                 HEARTBEAT_ENV: str(HEARTBEAT_S)},
             ports=ctx.publish(service.node, PORT, service.port),
             internal_port=PORT,
             config_dir=TEMPLATE_DIR,

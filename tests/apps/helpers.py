@@ -33,10 +33,9 @@ def sample_adoption() -> Adoption:
 
 
 def stack(prod_values: Mapping[str, Any], **services: dict[str, Any] | None) -> dict[str, Any]:
-    """Prod's values without hosted providers (their keys cannot be read offline), with `services`
-    set (a None value removes the service)."""
+    """Prod's values (secret keys as offline placeholders) with `services` set (a None value removes
+    the service)."""
     values = copy.deepcopy(dict(prod_values))
-    values.pop("ai-swarm:providers", None)
     configured = dict(values[SERVICES])
     for name, service in services.items():
         if service is None:

@@ -45,7 +45,6 @@ STANDINS = {
 APPLETS = ("sed", "mkdir", "env", "grep", "head")  # besides the base image's
 WORKDIRS = {"qdrant": "/qdrant", "searxng": "/", "open-webui": "/app/backend", "pipelines": "/app",
             "gpt-researcher": "/usr/src/app", "sillytavern": "/home/node/app"}
-PINNED = "gptresearcher/gpt-researcher:latest@sha256:" + "0" * 64  # a test pin, never deployed
 
 
 def _standin_rootfs() -> bytes:
@@ -87,7 +86,7 @@ def plans(prod_config: StackConfig) -> dict[str, ServicePlan]:
     block: dict[str, Any] = yaml.safe_load(adopt_config_text("qdrant", sample_adoption()))["adopt"]
     block.pop("container_id")  # step (b): the hardened container
     plan = plan_of(stack(prod_config.values, qdrant={"node": "starlord", "port": 6333, "adopt": block},
-                         gpt_researcher={"node": "thanos", "port": 8001, "image": PINNED}))
+                         gpt_researcher={"node": "thanos", "port": 8001}))
     return {name: plan.service(name) for name in WORKDIRS}
 
 

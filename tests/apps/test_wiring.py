@@ -11,9 +11,10 @@ import yaml
 from swarm.errors import SpecError
 from swarm.offline.engine import run_program
 from swarm.plan import SwarmPlan
-from swarm.plan.types import ServicePlan
+from swarm.plan.types import BuiltImage, ServicePlan
 from swarm.stack_config import StackConfig
 from tests.apps.helpers import VOLUME, plan_of, secure_keys, stack
+from tests.conftest import REPO
 
 ORACLE, STARLORD, THANOS = "100.96.197.84", "100.72.73.3", "100.122.12.54"
 PINNED = "gptresearcher/gpt-researcher:latest@sha256:" + "0" * 64  # a test pin, never deployed
@@ -24,7 +25,7 @@ APPS = ("open-webui", "pipelines", "sillytavern", "gpt-researcher", "searxng", "
 @pytest.fixture(scope="module")
 def apps(prod_config: StackConfig) -> SwarmPlan:
     return plan_of(stack(prod_config.values,
-                         gpt_researcher={"node": "thanos", "port": 8001, "image": PINNED},
+                         gpt_researcher={"node": "thanos", "port": 8001},
                          sillytavern_extras={"node": "thanos", "port": 5100, "image": EXTRAS}))
 
 
@@ -92,7 +93,33 @@ def test_gpt_researcher_uses_litellm_and_the_private_searxng(apps: SwarmPlan) ->
     assert env["SMART_LLM"].startswith("openai:") and env["FAST_LLM"].startswith("openai:")
     assert _flows(researcher) == {"litellm": (4000, True), "searxng": (8080, False)}
     assert 'OPENAI_API_KEY="sk-$(cat /run/secrets/litellm-key-gpt-researcher)"' in _start(researcher)
-    assert researcher.image.ref == PINNED and researcher.image.platforms == frozenset({"amd64"})
+    assert env["EMBEDDING"] == "custom:gemini/gemini-embedding-001", "text embeddings through LiteLLM"
+
+
+def test_gpt_researcher_is_built_from_the_pinned_commit_with_a_read_only_root(apps: SwarmPlan) -> None:
+    researcher = apps.service("gpt-researcher")
+    assert isinstance(researcher.image, BuiltImage)
+    assert (researcher.image.context, researcher.image.platforms) == ("images/gpt-researcher", frozenset({"amd64"}))
+    assert researcher.read_only and researcher.user == "10002:10002"
+    mounts = {m.target: m.stateful for m in researcher.mounts}
+    assert mounts == {"/usr/src/app/outputs": True, "/usr/src/app/my-docs": True, "/usr/src/app/data": True,
+                      "/usr/src/app/logs": False}
+    assert researcher.env["REPORT_STORE_PATH"].startswith("/usr/src/app/data/")
+
+
+def test_an_operator_pin_replaces_the_built_gpt_researcher_image(prod_config: StackConfig) -> None:
+    plan = plan_of(stack(prod_config.values, gpt_researcher={"node": "thanos", "image": PINNED}))
+    image = plan.service("gpt-researcher").image
+    assert image.ref == PINNED and image.platforms == frozenset({"amd64"})
+
+
+def test_gpt_researcher_without_an_embedding_model_is_a_config_error(prod_config: StackConfig) -> None:
+    values = stack(prod_config.values, gpt_researcher={"node": "thanos"})
+    providers = values["ai-swarm:providers"]
+    values["ai-swarm:providers"] = {name: {k: v for k, v in p.items() if k != "embedding_models"}
+                                    for name, p in providers.items()}
+    with pytest.raises(SpecError, match=r"services\.gpt-researcher.*embedding_models"):
+        plan_of(values)
 
 
 def test_searxng_is_private_with_a_generated_secret(apps: SwarmPlan) -> None:
@@ -114,7 +141,10 @@ def test_every_app_has_its_own_litellm_key(apps: SwarmPlan) -> None:
 @pytest.mark.parametrize("app", APPS)
 def test_every_app_is_pinned_checked_limited_and_keeps_secrets_out_of_env(apps: SwarmPlan, app: str) -> None:
     service = apps.service(app)
-    assert service.image.digest.startswith("sha256:") and len(service.image.digest) == 71
+    if isinstance(service.image, BuiltImage):
+        assert (REPO / service.image.dockerfile).is_file(), "built on the node from this repository"
+    else:
+        assert service.image.digest.startswith("sha256:") and len(service.image.digest) == 71
     assert service.healthcheck.test and service.memory_mb > 0 and service.cpus > 0
     for port in service.ports:
         assert port.host_ip == apps.spec.nodes[service.node].tailscale_ip
@@ -130,37 +160,38 @@ def test_the_apps_fit_their_nodes_ram(apps: SwarmPlan) -> None:
         assert budget.fits, budget
 
 
-@pytest.mark.parametrize("app, extra", [("gpt-researcher", {"image": PINNED}),
+@pytest.mark.parametrize("app, extra", [("gpt-researcher", {}), ("gpt-researcher", {"image": PINNED}),
                                         ("sillytavern-extras", {"image": EXTRAS})])
 def test_arm64_placement_is_refused_without_an_arm64_build(prod_config: StackConfig, app: str,
                                                            extra: dict[str, Any]) -> None:
     with pytest.raises(SpecError, match=r"\(arm64\).*built for \['amd64'\] only"):
-        plan_of(stack(prod_config.values, searxng={"node": "oracle"},
-                      **{app.replace("-", "_"): {"node": "oracle", **extra}}))
+        moved = {"searxng": {"node": "oracle"}} if app == "gpt-researcher" else {}
+        plan_of(stack(prod_config.values, **moved, **{app.replace("-", "_"): {"node": "oracle", **extra}}))
 
 
-@pytest.mark.parametrize("app", ["gpt-researcher", "sillytavern-extras"])
-def test_an_unpinned_image_is_refused_naming_the_key(prod_config: StackConfig, app: str) -> None:
-    with pytest.raises(SpecError, match=rf"ai-swarm:services\.{app}\.image"):
-        plan_of(stack(prod_config.values, **{app.replace("-", "_"): {"node": "thanos"}}))
+def test_extras_without_a_pinned_image_is_refused_naming_the_key(prod_config: StackConfig) -> None:
+    with pytest.raises(SpecError, match=r"ai-swarm:services\.sillytavern-extras\.image.*archived"):
+        plan_of(stack(prod_config.values, sillytavern_extras={"node": "thanos"}))
 
 
 def test_a_private_service_on_another_node_is_a_config_error(prod_config: StackConfig) -> None:
     with pytest.raises(SpecError, match=r"services\.searxng\.port.*'gpt-researcher'"):
         plan_of(stack(prod_config.values, searxng={"node": "starlord"},
-                      gpt_researcher={"node": "thanos", "image": PINNED}))
+                      gpt_researcher={"node": "thanos"}))
 
 
 def test_the_prod_plan_places_the_apps_of_the_allocation_matrix(prod_plan: SwarmPlan) -> None:
     placed = {service.name: service.node for service in prod_plan.services}
-    assert {k: placed.get(k) for k in ("open-webui", "pipelines", "qdrant", "sillytavern", "searxng")} == {
+    assert {k: placed.get(k) for k in ("open-webui", "pipelines", "qdrant", "sillytavern", "searxng",
+                                       "gpt-researcher")} == {
         "open-webui": "oracle", "pipelines": "oracle", "qdrant": "starlord", "sillytavern": "thanos",
-        "searxng": "thanos"}
+        "searxng": "thanos", "gpt-researcher": "thanos"}
+    assert "sillytavern-extras" not in placed, "archived upstream: SillyTavern's built-in extensions replace it"
 
 
 def test_no_app_volume_collides_with_the_component_s_own(prod_config: StackConfig) -> None:
     """ServiceContainer names its files and secrets volumes `<container>-config`/`-secrets`."""
-    values = stack(prod_config.values, gpt_researcher={"node": "thanos", "port": 8001, "image": PINNED})
+    values = stack(prod_config.values, sillytavern_extras={"node": "thanos", "port": 5100, "image": EXTRAS})
     resources = run_program(values, secure_keys(values), "prod").resources
     urns = [resource.urn for resource in resources]
     assert len(urns) == len(set(urns)), sorted(u for u in urns if urns.count(u) > 1)

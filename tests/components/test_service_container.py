@@ -134,9 +134,14 @@ def test_runtime_image_is_built_per_node_with_relative_paths_and_run_by_digest(r
     images = {r.name: r for r in run.resources if r.type == "docker:index/image:Image"}
     assert images["oracle-swarm-runtime-0-1-0-image"].inputs["build"]["platform"] == "linux/arm64"
     assert images["starlord-swarm-runtime-0-1-0-image"].inputs["build"]["platform"] == "linux/amd64"
-    for image in images.values():
+    contexts = {"swarm-runtime": "runtime", "gpt-researcher": "images/gpt-researcher"}
+    for name, image in images.items():
+        context = next(path for key, path in contexts.items() if key in name)
         assert image.inputs["skipPush"] is True
-        assert image.inputs["build"]["context"] == "runtime"
-        assert image.inputs["build"]["dockerfile"] == "runtime/Dockerfile"
-    router = _container(run, "swarm-router")
-    assert "@sha256:" in router.inputs["image"]  # the digest: a rebuild changes it and rolls the container
+        assert image.inputs["build"]["context"] == context  # relative: state never holds a checkout's path
+        assert image.inputs["build"]["dockerfile"] == f"{context}/Dockerfile"
+    assert {name for name in images if "gpt-researcher" in name} == {"thanos-gpt-researcher-3-5-1-image"}
+    assert images["thanos-gpt-researcher-3-5-1-image"].inputs["build"]["platform"] == "linux/amd64"
+    for service in ("swarm-router", "gpt-researcher"):
+        # the digest: a rebuild changes it and rolls the container
+        assert "@sha256:" in _container(run, service).inputs["image"], service

@@ -42,14 +42,15 @@ def chat(path: GatewayPath, model: str) -> httpx.Response:
 
 def test_litellm_loaded_every_model_of_the_rendered_config(path: GatewayPath, prod_plan: SwarmPlan) -> None:
     groups = {entry["model_name"] for entry in path.litellm_config["model_list"]}
-    # Local models, the cascade group and one group per hosted model (Gemini's two keys share one).
-    hosted = {m for p in prod_plan.spec.providers.values() for m in p.models}
+    # Local models, the cascade group and one group per hosted chat or embedding model (Gemini's two
+    # keys share one).
+    hosted = {m for p in prod_plan.spec.providers.values() for m in (*p.models, *p.embedding_models)}
     assert groups == {*local_models(prod_plan.spec), CASCADE_GROUP, *hosted}
     listed = httpx.get(f"{path.gateway_url}/v1/models", timeout=30,
                        headers={"Authorization": f"Bearer {path.master_key}"})
     assert listed.status_code == 200, listed.text
     assert {m["id"] for m in listed.json()["data"]} == groups
-    assert len(listed.json()["data"]) == 6  # prod: 2 local, 3 hosted, swarm-auto
+    assert len(listed.json()["data"]) == 7  # prod: 2 local, 3 hosted chat, 1 hosted embedding, swarm-auto
 
 
 def test_the_gateway_refuses_a_request_without_the_master_key(path: GatewayPath) -> None:
@@ -99,5 +100,6 @@ def test_the_full_rendered_config_validates(prod_plan: SwarmPlan, tmp_path: Path
     done = subprocess.run([str(BIN / "litellm"), "--config", "config.yaml", "--validate_config"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=120)
     deployments = len(yaml.safe_load(config)["model_list"])
-    assert deployments == 11  # prod: 2 local, 4 hosted (Gemini twice), 5 in the swarm-auto cascade
+    # prod: 2 local, 4 hosted chat (Gemini twice), 2 embedding (Gemini twice), 5 in the swarm-auto cascade
+    assert deployments == 13
     assert done.returncode == 0 and f"config OK ({deployments} models)" in done.stdout + done.stderr, done.stdout

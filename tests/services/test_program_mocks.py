@@ -111,7 +111,8 @@ def test_every_secret_bearing_input_is_a_secret_output(prod_run: CapturedRun) ->
     assert secret_files == {f"/run/secrets/{n}" for n in (
         "litellm-master-key", "router-api-key", "redis-password", "postgres-password",
         "openrouterApiKey", "geminiApiKey", "geminiApiKeyAlt", "anthropicApiKey",
-        "litellm-key-open-webui", "litellm-key-pipelines", "litellm-key-sillytavern")}  # apps' keys to register
+        "litellm-key-open-webui", "litellm-key-pipelines", "litellm-key-sillytavern",
+        "litellm-key-gpt-researcher")}  # apps' keys to register
     generated = {r.name for r in prod_run.resources if r.type == "random:index/randomPassword:RandomPassword"}
     assert {"swarm-secrets-vllm-api-key", "swarm-secrets-postgres-password", "swarm-secrets-redis-password",
             "swarm-secrets-litellm-master-key"} <= generated
