@@ -83,13 +83,53 @@ def test_queueing_breach_cuts_to_what_vllm_runs_and_settles_at_the_knee() -> Non
         (20, Sample(v(0.35, running=8, kv=0.98)), 8, Reason.HOLD_KV_CACHE),  # no growth past the knee
         (25, Sample(v(0.3, running=8, kv=0.97)), 8, Reason.HOLD_KV_CACHE),
         (30, Sample(v(0.6, running=8, kv=0.97)), 7, Reason.CUT_TTFT),  # floor(8 * sqrt(0.5 / 0.6))
-        # Short prompts again: the KV cache has room, so the knee it set is forgotten; growth by
-        # sqrt(0.4 / TTFT), at most 1.5x, at least +1.
-        (45, Sample(v(0.1, running=7, kv=0.2)), 10, Reason.GROW),
-        (50, Sample(v(0.2, running=10, kv=0.3)), 14, Reason.GROW),   # floor(10 * 1.414)
-        (55, Sample(v(0.3, running=14, kv=0.4)), 16, Reason.GROW),   # floor(14 * 1.155)
-        (60, Sample(v(0.39, running=16, kv=0.4)), 17, Reason.GROW),  # +1 at least
-        (65, Sample(v(0.45, running=17, kv=0.4)), 17, Reason.HOLD_BAND),
+        # Short prompts again: KV per sequence fell from 0.12 to 0.03, so the knee is well above
+        # the limit (and the KV knee is forgotten): slow start, by the whole ratio 0.4 / TTFT
+        # (TTFT is about flat far below the knee), at most 1.5x.
+        # The interval that saw the shift still holds long prompts' TTFT: 1.5x whatever it says.
+        (45, Sample(v(0.3, running=7, kv=0.2)), 10, Reason.GROW),
+        (50, Sample(v(0.22, running=10, kv=0.3)), 15, Reason.GROW),  # sqrt(0.4 / 0.22) would give 13
+        # TTFT 1.45x the lowest of this slow start (over 1.25x): the knee is near. Slow start ends
+        # with a hold, as at the band, and growth goes back to sqrt(0.4 / TTFT) steps.
+        (55, Sample(v(0.32, running=15, kv=0.4)), 15, Reason.HOLD_KNEE),
+        (60, Sample(v(0.45, running=15, kv=0.5)), 15, Reason.HOLD_BAND),
+        (65, Sample(v(0.3, running=15, kv=0.5)), 17, Reason.GROW),   # floor(15 * 1.155)
+        (70, Sample(v(0.39, running=17, kv=0.5)), 18, Reason.GROW),  # +1 at least
+    ])
+
+
+@pytest.mark.parametrize(("kv", "expected", "reason"), [
+    (0.1, 10, Reason.GROW),          # a seventh of the KV per sequence: slow start, 1.5x
+    (0.7, 7, Reason.HOLD_COOLDOWN),  # the same mix: the cut's cool-down holds
+])
+def test_a_slow_start_is_not_held_by_the_cool_down_of_the_old_mix(kv: float, expected: int,
+                                                                  reason: Reason) -> None:
+    clock = FakeClock()
+    params = LimitParams(ttft_target_s=0.5, min_limit=2, max_limit=64, initial_limit=8, cooldown_s=15.0)
+    run_table(GpuAwareLimit(params, clock), clock, [
+        (0, Sample(v(0.6, running=8, kv=0.8)), 7, Reason.CUT_TTFT),  # floor(8 * sqrt(0.5 / 0.6))
+        (5, Sample(v(0.2, running=7, kv=kv)), expected, reason),
+    ])
+
+
+def test_slow_start_after_lighter_prompts_only() -> None:
+    """Slow start needs less KV per sequence (lighter prompts), not just fewer sequences."""
+    clock = FakeClock()
+    params = LimitParams(ttft_target_s=0.5, min_limit=2, max_limit=64, initial_limit=8, cooldown_s=15.0,
+                         time_constant_s=0.0)
+    limit = GpuAwareLimit(params, clock)
+    run_table(limit, clock, [
+        (0, Sample(v(0.3, running=8, kv=0.8)), 9, Reason.GROW),     # 0.1 KV per sequence
+        (5, Sample(v(0.3, running=4, kv=0.4)), 9, Reason.HOLD_IDLE),  # fewer, same size: no slow start
+        (10, Sample(v(0.3, running=9, kv=0.9)), 10, Reason.GROW),   # floor(9 * 1.155)
+        # A tenth of the KV per sequence, but this interval's TTFT still holds the old prompts:
+        # the band does not end a slow start on the tick that found the shift.
+        (15, Sample(v(0.42, running=10, kv=0.1)), 10, Reason.HOLD_BAND),
+        (20, Sample(v(0.2, running=10, kv=0.1)), 15, Reason.GROW),   # 0.4 / 0.2 capped at 1.5x, not 1.41x
+        (25, Sample(v(0.24, running=15, kv=0.15), gpu(70, slowdown=None)), 22, Reason.GROW),
+        # Warm GPU (guard 80, hold from 77): slow start ends, and growth goes back to sqrt steps.
+        (30, Sample(v(0.3, running=22, kv=0.22), gpu(78, slowdown=None)), 22, Reason.HOLD_GPU_WARM),
+        (35, Sample(v(0.3, running=22, kv=0.22), gpu(70, slowdown=None)), 25, Reason.GROW),
     ])
 
 
@@ -210,6 +250,19 @@ def test_median_filter_ignores_a_lone_spike_but_follows_a_sustained_breach() -> 
         (6, Sample(v(0.9)), 4, Reason.CUT_TTFT),    # second one: median 0.9; floor(6 * 0.745)
         (7, Sample(v(None)), 4, Reason.HOLD_NO_TRAFFIC),  # no traffic is not smoothed away
         (8, Sample(None), 4, Reason.HOLD_VLLM_DOWN),
+    ])
+
+
+def test_median_filter_judges_a_growth_step_by_its_own_samples() -> None:
+    clock = FakeClock()
+    params = LimitParams(ttft_target_s=0.5, min_limit=2, max_limit=64, initial_limit=10, cooldown_s=15.0)
+    limit = MedianFiltered(GpuAwareLimit(params, clock), window=3)
+    run_table(limit, clock, [
+        (0, Sample(v(0.2, running=10)), 14, Reason.GROW),       # floor(10 * sqrt(0.4 / 0.2))
+        # The new limit's first interval alone: median(0.2, 0.45) of the old window would grow again.
+        (5, Sample(v(0.45, running=14)), 14, Reason.HOLD_BAND),
+        (10, Sample(v(0.2, running=14)), 15, Reason.GROW),      # median(0.45, 0.2) = 0.325
+        (15, Sample(v(0.9, running=15)), 11, Reason.CUT_TTFT),  # alone after a step: the step's doing
     ])
 
 

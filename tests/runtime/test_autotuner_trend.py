@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from swarm_runtime.autotuner.limit import GpuAwareLimit, LimitParams
 from swarm_runtime.autotuner.recommend import MaxNumSeqsRecommender
@@ -31,19 +33,90 @@ def test_thermal_guard_cuts_on_the_trend_before_the_level() -> None:
         (5, hot(63), 22, Reason.GROW),                   # +0.6 °C/s: 70.6 predicted
         (10, hot(66), 23, Reason.GROW),                  # 73.6 predicted
         (15, hot(69), 23, Reason.HOLD_GPU_WARM),         # 76.6 predicted: stop growing
-        # 79.6 predicted while 7 °C under the guard line: floor(23 * sqrt(0.75)), half a level cut
-        (20, hot(72), 19, Reason.CUT_THERMAL_TREND),
-        (25, hot(74), 19, Reason.HOLD_COOLDOWN),         # one point since the cut: no trend yet
-        (30, hot(76), 16, Reason.CUT_THERMAL_TREND),     # still rising 0.4 °C/s: cut in the cool-down
-        (35, hot(77), 16, Reason.HOLD_COOLDOWN),
-        (40, hot(77), 16, Reason.HOLD_COOLDOWN),         # flat: the cut holds
-        (45, hot(76), 16, Reason.HOLD_GPU_WARM),         # falling, but within the hold band
-        (50, hot(74), 17, Reason.GROW),
+        # 84.9 predicted while 4 °C under the guard line, over it by more than the hold band:
+        # floor(23 * sqrt(0.75)), half a level cut.
+        (20, hot(75), 19, Reason.CUT_THERMAL_TREND),
+        (25, hot(76), 19, Reason.HOLD_COOLDOWN),         # one point since the cut: no trend yet
+        # Still rising 0.2 °C/s: 79.5 predicted, 0.5 over the line: one step, in the cool-down.
+        (30, hot(77), 18, Reason.CUT_THERMAL_TREND),
+        (35, hot(77), 18, Reason.HOLD_COOLDOWN),
+        (40, hot(77), 18, Reason.HOLD_COOLDOWN),         # flat: the cut holds
+        (45, hot(76), 18, Reason.HOLD_GPU_WARM),         # falling, but within the hold band
+        (50, hot(74), 19, Reason.GROW),
         (55, hot(84), 2, Reason.CUT_THERMAL_EMERGENCY),  # at the slowdown threshold: always
         (60, hot(82), 2, Reason.HOLD_GPU_WARM),          # above the guard, just cut, not rising
         (65, hot(80), 2, Reason.HOLD_GPU_WARM),
     ])
     assert limit.safe_limit == 2
+
+
+def test_a_thermal_cut_undoes_the_growth_that_heated_it_and_leaves_a_heat_knee() -> None:
+    clock = FakeClock()
+    limit = GpuAwareLimit(replace(TREND, initial_limit=8, max_growth_ratio=1.5), clock)
+    run_table(limit, clock, [
+        (0, hot(60), 11, Reason.GROW),                  # floor(8 * sqrt(0.4 / 0.2))
+        (5, hot(60), 15, Reason.GROW),
+        (10, hot(63), 21, Reason.GROW),                 # 66.8 predicted
+        # 81.9 predicted, 2.9 over the line: one step would do, but the heat is the last growth's
+        # (5 s ago, under one time constant): half-way back to its 15, floor(sqrt(15 * 21)).
+        (15, hot(72), 17, Reason.CUT_THERMAL_TREND),
+        (20, hot(74), 17, Reason.HOLD_COOLDOWN),
+        (30, hot(75), 17, Reason.HOLD_GPU_WARM),        # 76.3 predicted
+        (35, hot(74), 18, Reason.GROW),                 # past the heat knee: one step, not 1.41x
+        (40, hot(73), 19, Reason.GROW),
+        (45, hot(66), 20, Reason.GROW),                 # cooler: still a step at a time
+        # Lighter prompts (a third of the KV per sequence): slow start forgets the knees, 1.5x.
+        (50, Sample(v(0.2, running=30, kv=0.03), gpu(66, slowdown=84)), 30, Reason.GROW),
+    ])
+
+
+@pytest.mark.parametrize(("after_s", "temp", "expected"), [
+    # 85.8 predicted: floor(28 * sqrt(0.75)) = 24, but the step from 20 was 15 s ago, under one
+    # time constant (20 s): half-way back to it, floor(sqrt(20 * 28)).
+    (15, 74, 23),
+    (25, 78, 24),  # 87.1 predicted, the step 25 s ago: not what heats the GPU; the usual cut
+])
+def test_only_a_recent_growth_step_is_undone(after_s: float, temp: float, expected: int) -> None:
+    clock = FakeClock()
+    limit = GpuAwareLimit(replace(TREND, max_growth_ratio=1.5), clock)
+    run_table(limit, clock, [
+        (0, hot(60), 28, Reason.GROW),  # floor(20 * sqrt(0.4 / 0.2))
+        (after_s, hot(temp), expected, Reason.CUT_THERMAL_TREND),
+    ])
+
+
+@pytest.mark.parametrize(("ttft", "expected", "reason"), [
+    (1.0, 14, Reason.CUT_TTFT),     # floor(20 * sqrt(0.5 / 1.0)) is deeper than the level cut's 15
+    (0.6, 15, Reason.CUT_THERMAL),  # floor(20 * sqrt(0.5 / 0.6)) = 18 is not
+])
+def test_a_thermal_cut_during_a_ttft_breach_goes_as_deep_as_either(ttft: float, expected: int,
+                                                                   reason: Reason) -> None:
+    clock = FakeClock()
+    run_table(GpuAwareLimit(TREND, clock), clock, [(0, Sample(v(ttft, running=30), gpu(79, slowdown=84)),
+                                                    expected, reason)])
+
+
+def test_a_warm_gpu_holding_still_lets_a_ttft_breach_cut() -> None:
+    clock = FakeClock()
+    run_table(GpuAwareLimit(TREND, clock), clock, [
+        (0, Sample(v(0.2, running=30), gpu(79, slowdown=84)), 15, Reason.CUT_THERMAL),
+        (5, Sample(v(0.2, running=15), gpu(80, slowdown=84)), 15, Reason.HOLD_GPU_WARM),  # no trend yet
+        (10, Sample(v(1.0, running=15), gpu(80, slowdown=84)), 15, Reason.HOLD_SETTLING),  # drained just now
+        # Not rising: the thermal guard would hold; the breach cuts, floor(15 * sqrt(0.5 / 1.0)).
+        (12, Sample(v(1.0, running=15), gpu(80, slowdown=84)), 10, Reason.CUT_TTFT),
+    ])
+
+
+def test_the_trend_starts_over_after_any_cut() -> None:
+    clock = FakeClock()
+    run_table(GpuAwareLimit(TREND, clock), clock, [
+        (0, hot(60), 21, Reason.GROW),
+        (5, hot(63), 22, Reason.GROW),
+        (10, Sample(v(1.0, running=30), gpu(66, slowdown=84)), 15, Reason.CUT_TTFT),  # 73.6 predicted
+        # Over all four points: +0.78 °C/s, 81.9 predicted, a cut. But that rise is the load the
+        # TTFT cut removed: with one point since, there is no trend yet.
+        (15, hot(72), 15, Reason.HOLD_COOLDOWN),
+    ])
 
 
 def test_level_guard_repeats_while_the_temperature_keeps_rising() -> None:

@@ -17,7 +17,24 @@ Growth is the mirror image: by ``sqrt(grow_below * target / ttft)``, at most
 ``max_growth_ratio`` and at least ``increase``, only while the cap binds, the GPU is cool
 (now and one time constant ahead, see :mod:`.thermal`), and vLLM neither queues nor has its
 KV cache above ``kv_usage_max`` (released below ``kv_usage_max - kv_hysteresis``), so the
-limit settles at the knee instead of sawing through it.
+limit settles at the knee instead of sawing through it. When the KV cache each running
+sequence holds halves from one tick to the next, the prompts got lighter and the knee moved
+far up: a slow start (TCP's name) grows by the whole ratio ``grow_below * target / ttft``
+(TTFT is about flat far below the knee), at most ``max_growth_ratio``, forgets the knees of
+the old mix and is not held by the cool-down of its cuts. It ends at the first sign of a
+knee: TTFT 1.25x the lowest it has seen (HyStart's delay signal; ``hold_knee`` for that
+tick), band, pressure, heat or a cut.
+
+Thermal cuts are proportional too: a predicted overshoot of the guard line by less than
+``hold_band_c`` costs one step, a larger one half a level cut (in log space), reaching the
+line a level cut (``decrease_ratio``). Heat lags load by a time constant, so a growth step can
+look cool for a tick or two and then overheat: a thermal cut within one time constant of a
+growth goes at least half-way (in log space) back to where that growth started, and the
+limit it leaves is a heat knee: growth reaches it fast but passes it one ``increase`` at a
+time (a cooler room still gets its limit back, a tick at a time), until a slow start:
+lighter prompts draw less power per sequence. A thermal cut during a TTFT breach goes as deep
+as the breach's own cut would, and a thermal hold does not stop a breach's cut. The
+temperature trend is taken over samples since the last cut of any kind.
 """
 
 from __future__ import annotations
@@ -71,6 +88,14 @@ class LimitParams:
         )
 
 
+# Slow start ends once TTFT rises this much over the lowest TTFT it has seen (HyStart's delay
+# signal in TCP: the batch has started to queue prefills, the knee is near).
+_SLOW_START_RISE = 1.25
+# Decisions that say nothing about where the knee is: slow start outlives them.
+_KEEPS_SLOW_START = frozenset({Reason.GROW, Reason.HOLD_COOLDOWN, Reason.HOLD_IDLE, Reason.HOLD_NO_TRAFFIC,
+                               Reason.HOLD_SETTLING})
+
+
 class GpuAwareLimit:
     """Bounded limit; ``update`` is pure apart from its own state and the injected clock."""
 
@@ -84,6 +109,11 @@ class GpuAwareLimit:
         self._last_thermal_cut_at: float | None = None
         self._pressure = False  # vLLM queueing or KV cache full; latched with hysteresis
         self._cut_from: int | None = None  # the limit the last cut came down from
+        self._kv_per_seq: float | None = None  # KV usage per running sequence at the last sample
+        self._slow_start_at: float | None = None  # when lighter prompts were seen; None: no slow start
+        self._slow_start_ttft = math.inf  # the lowest TTFT seen by this slow start
+        self._grown_from: tuple[int, float] | None = None  # (limit, time) of the last growth since a cut
+        self._heat_knee: int | None = None  # the limit a thermal cut left; growth past it goes step by step
         self._trend = TemperatureTrend(params.trend_window)
         self._last: Decision | None = None
 
@@ -107,11 +137,16 @@ class GpuAwareLimit:
             self._trend.add(now, sample.gpu.temperature_c)
         limit, reason = self._decide(sample, now)
         limit = min(max(limit, self._p.min_limit), self._p.max_limit)
+        if reason not in _KEEPS_SLOW_START and not (reason is Reason.HOLD_BAND and now == self._slow_start_at):
+            self._slow_start_at = None  # the knee (or the heat) is near; the shift's own mixed sample is not
+        if reason is Reason.GROW:
+            self._grown_from = (previous, now)
         if reason.is_cut:
             self._last_cut_at, self._settled_at, self._cut_from = now, None, previous
+            self._grown_from = None
             self._safe_limit = min(self._safe_limit, limit)
             if reason in (Reason.CUT_THERMAL, Reason.CUT_THERMAL_TREND, Reason.CUT_THERMAL_EMERGENCY):
-                self._last_thermal_cut_at = now
+                self._last_thermal_cut_at, self._heat_knee = now, limit
         self._limit = limit
         self._last = Decision(limit=limit, previous=previous, reason=reason, at=now)
         return limit
@@ -143,6 +178,28 @@ class GpuAwareLimit:
             self._pressure = False
             self._cut_from = None  # the knee the last cut found was the KV cache's: it has room now
 
+    def _note_prompt_mix(self, vllm: VllmReading, now: float) -> None:
+        """Slow start when each sequence takes less than half the KV cache it took a tick ago.
+
+        Lighter prompts: the knee is now well above the limit and every knee learnt so far
+        (TTFT's and the heat's) belongs to the old mix.
+        """
+        if vllm.running < 1 or vllm.kv_cache_usage <= 0:
+            return
+        per_seq = vllm.kv_cache_usage / vllm.running
+        if self._kv_per_seq is not None and per_seq < self._kv_per_seq / 2:
+            self._slow_start_at, self._cut_from, self._heat_knee = now, None, None
+            self._slow_start_ttft = math.inf
+        self._kv_per_seq = per_seq
+
+    def _thermal_cut(self, cut: int, now: float) -> int:
+        """``cut``, or deeper: half-way (in log space) back to where the last growth started if that
+        was under one time constant ago. Its heat is only now showing, and more of it is coming.
+        """
+        if self._grown_from is not None and now - self._grown_from[1] <= self._p.time_constant_s:
+            cut = min(cut, math.floor(math.sqrt(self._grown_from[0] * self._limit)))
+        return cut
+
     def _thermal(self, gpu: GpuReading, now: float) -> tuple[tuple[int, Reason] | None, bool]:
         """A thermal decision (or None) and whether the GPU is too warm to grow."""
         p = self._p
@@ -151,8 +208,8 @@ class GpuAwareLimit:
         temp = gpu.temperature_c
         if temp >= ceiling:
             return (p.min_limit, Reason.CUT_THERMAL_EMERGENCY), True
-        # The trend since the last thermal cut: earlier points describe a load that is gone.
-        slope = self._trend.slope(after=self._last_thermal_cut_at)
+        # The trend since the last cut (of any kind): earlier points describe a load that is gone.
+        slope = self._trend.slope(after=self._last_cut_at)
         predicted = predict_temperature(temp, slope, p.time_constant_s)
         level = temp >= guard or gpu.thermal_throttle
         if level or predicted >= guard:
@@ -162,10 +219,16 @@ class GpuAwareLimit:
             if recent and not rising:
                 return (self._limit, Reason.HOLD_GPU_WARM), True  # the last cut is taking effect
             if level:
-                return (self._cut(p.decrease_ratio), Reason.CUT_THERMAL), True
-            # A prediction leaves time: half the level cut (in log space), repeated if the rise goes on.
-            return (self._cut(math.sqrt(p.decrease_ratio)), Reason.CUT_THERMAL_TREND), True
+                return (self._thermal_cut(self._cut(p.decrease_ratio), now), Reason.CUT_THERMAL), True
+            # A prediction leaves time: half the level cut (in log space), one step if it overshoots
+            # the guard line by less than the hold band; repeated if the rise goes on.
+            step = (self._limit - p.increase if predicted - guard < p.hold_band_c
+                    else self._cut(math.sqrt(p.decrease_ratio)))
+            return (self._thermal_cut(step, now), Reason.CUT_THERMAL_TREND), True
         return None, predicted >= guard - p.hold_band_c
+
+    def _breached(self, vllm: VllmReading) -> bool:
+        return vllm.preemptions > 0 or (vllm.ttft_s is not None and vllm.ttft_s > self._p.ttft_target_s)
 
     def _breach_cut(self, vllm: VllmReading) -> tuple[int, Reason]:
         p = self._p
@@ -177,49 +240,66 @@ class GpuAwareLimit:
             return min(self._limit - 1, math.floor(vllm.running)), Reason.CUT_QUEUE
         return self._cut(max(p.min_cut_ratio, math.sqrt(p.ttft_target_s / ttft))), Reason.CUT_TTFT
 
-    def _grown(self, ttft: float) -> int:
+    def _grown(self, ttft: float, now: float) -> int:
         """Fast growth to one step short of where the last cut came from, one step at a time past it.
 
         Like TCP's slow-start threshold: the level of the last breach is where the knee was.
         It is forgotten once the limit stands there with TTFT under half the growth line, or
         when a full KV cache that stopped growth has room again (the workload got lighter).
+        The limit a thermal cut left is a knee too (the heat of a step shows a time constant
+        later, too late for the look-ahead to stop a big one): up to it fast, past it by
+        ``increase``, until lighter prompts (a slow start) make every sequence draw less.
         """
         p = self._p
         goal = p.grow_below * p.ttft_target_s
-        ratio = p.max_growth_ratio if ttft <= 0 else min(p.max_growth_ratio, math.sqrt(goal / ttft))
+        if ttft <= 0 or now == self._slow_start_at:
+            ratio = p.max_growth_ratio  # no TTFT, or the old mix's (the interval that saw the shift)
+        elif self._slow_start_at is not None:
+            self._slow_start_ttft = min(self._slow_start_ttft, ttft)
+            ratio = min(p.max_growth_ratio, goal / ttft)  # TTFT is about flat far below the knee
+        else:
+            ratio = min(p.max_growth_ratio, math.sqrt(goal / ttft))
         fast = math.floor(self._limit * ratio)
         if self._cut_from is not None:
             if self._limit >= self._cut_from and ttft <= goal / 2:
                 self._cut_from = None
             else:
                 fast = min(fast, self._cut_from - p.increase)
+        if self._heat_knee is not None:
+            fast = min(fast, self._heat_knee)
         return max(self._limit + p.increase, fast)
 
     def _decide(self, sample: Sample, now: float) -> tuple[int, Reason]:
         p = self._p
         gpu = sample.gpu
         warm = False
+        vllm = sample.vllm
         if gpu is not None:
             decision, warm = self._thermal(gpu, now)
-            if decision is not None:
+            breached = vllm is not None and self._breached(vllm)
+            if decision is not None and decision[1].is_cut:
+                if vllm is not None and breached:
+                    return min(decision, self._breach_cut(vllm), key=lambda d: d[0])  # the deeper one
                 return decision
+            if decision is not None and not breached:
+                return decision  # a warm GPU holds; a TTFT breach still goes on to cut
 
-        vllm = sample.vllm
         if vllm is None:
             # Nothing to judge by: fall back to the last limit known to meet the target.
             return min(self._limit, self._safe_limit), Reason.HOLD_VLLM_DOWN
         self._update_pressure(vllm)
+        self._note_prompt_mix(vllm, now)
         self._note_settled(vllm, now)
 
-        breach = vllm.preemptions > 0 or (vllm.ttft_s is not None and vllm.ttft_s > p.ttft_target_s)
-        if breach:
+        if self._breached(vllm):
             if not self._may_cut_again(now):
                 return self._limit, Reason.HOLD_SETTLING
             return self._breach_cut(vllm)
 
         if vllm.ttft_s is not None:
             self._safe_limit = self._limit
-        if self._since_cut(now) < p.cooldown_s:
+        if self._since_cut(now) < p.cooldown_s and self._slow_start_at is None:
+            # A slow start began after the cut: the cut was the old mix's, and so is its cool-down.
             return self._limit, Reason.HOLD_COOLDOWN
         if vllm.ttft_s is None:
             return self._limit, Reason.HOLD_NO_TRAFFIC
@@ -238,4 +318,7 @@ class GpuAwareLimit:
             return self._limit, Reason.HOLD_IDLE
         if self._limit >= p.max_limit:
             return self._limit, Reason.HOLD_AT_MAX
-        return self._grown(vllm.ttft_s), Reason.GROW
+        if self._slow_start_at is not None and now != self._slow_start_at \
+                and vllm.ttft_s > _SLOW_START_RISE * self._slow_start_ttft:
+            return self._limit, Reason.HOLD_KNEE  # TTFT started to climb: slow start ends here
+        return self._grown(vllm.ttft_s, now), Reason.GROW

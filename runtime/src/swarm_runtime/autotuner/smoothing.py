@@ -3,9 +3,10 @@
 Kept apart from the control law so each can be tested alone (Netflix concurrency-limits
 does the same with its windowed limits). Only the noisy vLLM signals are filtered: a
 single preemption is a real event and temperature moves slowly, so both pass through.
-Samples taken before a cut describe a limit that no longer exists, so a cut (and a sample
-the limit judged stale, ``hold_settling``) empties the TTFT window. A TTFT breach that vLLM
-itself explains by queueing requests is not noise and passes unfiltered. KV usage per
+Samples taken before a cut or a growth step describe a limit that no longer exists, so
+either (and a sample the limit judged stale, ``hold_settling``) empties the TTFT window: a
+growth step is judged by what it did, not by a median still made of the lower limit's
+samples. A TTFT breach that vLLM itself explains by queueing requests is not noise and passes unfiltered. KV usage per
 running sequence measures the prompt mix; when it moves by more than ``mix_change``x the
 workload changed, and the windows start over rather than mix two workloads' samples.
 """
@@ -20,13 +21,17 @@ from swarm_runtime.autotuner.types import Decision, Limit, Reason, Sample
 
 __all__ = ["MedianFiltered"]
 
+# Besides cuts: decisions after which the TTFT samples so far describe another limit.
+_STALE_AFTER = frozenset({Reason.GROW, Reason.HOLD_SETTLING})
+
 
 class MedianFiltered:
     """Feed the wrapped limit the running median of TTFT and KV usage over ``window`` samples.
 
     A lone outlier in a window of 3 cannot trigger a cut or a growth step on its own; a
     sustained change gets through after ``window // 2`` extra samples, at once if vLLM
-    reports waiting requests with it. Samples without vLLM data (outage) pass through
+    reports waiting requests with it. The exception is the first interval after a growth
+    step: it is judged alone, and a breach there is the step's doing. Samples without vLLM data (outage) pass through
     unchanged and do not enter the window.
     """
 
@@ -77,6 +82,6 @@ class MedianFiltered:
         smoothed = replace(vllm, ttft_s=ttft, kv_cache_usage=statistics.median(self._kv))
         limit = self._inner.update(replace(sample, vllm=smoothed))
         decision = self._inner.last_decision
-        if decision is not None and (decision.reason.is_cut or decision.reason is Reason.HOLD_SETTLING):
+        if decision is not None and (decision.reason.is_cut or decision.reason in _STALE_AFTER):
             self._ttft.clear()
         return limit

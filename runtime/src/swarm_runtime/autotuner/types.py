@@ -60,6 +60,7 @@ class Reason(StrEnum):
     HOLD_KV_CACHE = "hold_kv_cache"
     HOLD_VLLM_DOWN = "hold_vllm_down"
     HOLD_SETTLING = "hold_settling"
+    HOLD_KNEE = "hold_knee"
     CUT_TTFT = "cut_ttft"
     CUT_QUEUE = "cut_queue"
     CUT_PREEMPTION = "cut_preemption"
