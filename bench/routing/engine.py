@@ -55,6 +55,14 @@ class Engine:
     def add(self, seq: Seq) -> None:
         self.waiting.append(seq)
 
+    def fork(self) -> Engine:
+        """An independent copy of the scheduler's state, callbacks left out, to run ahead of time."""
+        copies = {id(s): Seq(s.prompt_tokens, s.output_tokens, s.prefilled, s.emitted)
+                  for s in (*self.running, *self.waiting)}
+        ahead = Engine(self.spec, deque(copies[id(s)] for s in self.waiting), [copies[id(s)] for s in self.running])
+        ahead._chunks = [(copies[id(s)], chunk) for s, chunk in self._chunks]
+        return ahead
+
     def busy(self) -> bool:
         return bool(self.waiting or self.running)
 

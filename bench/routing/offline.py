@@ -2,10 +2,13 @@
 
 No HTTP, no CPU noise: a policy change can be judged in seconds before the real-HTTP bench.
 swarm-router's strategy runs with its real estimator (virtual clock, scrapes every
-``scrape_s``); ``jsq`` is join-shortest-queue on the router's own in-flight counts (what
+``scrape_s``); ``oracle`` is the same greedy choice made from the engines' exact state (each
+candidate's engine copied and run forward until this request's first token): the ceiling of
+any TTFT predictor; ``jsq`` is join-shortest-queue on the router's own in-flight counts (what
 ``power_of_two`` does with two backends), ``rr`` is round-robin.
 
     python -m routing.offline --load 0.8 --seed 1 --seconds 300   (from bench/)
+    python -m routing.offline --load 0.95 --seed 2 --seconds 35 --from 5   (the bench's window)
 """
 
 from __future__ import annotations
@@ -45,6 +48,21 @@ class _Backend(EstimatedLoad):
 
     def __post_init__(self) -> None:
         self.salt = zlib.crc32(self.name.encode())
+
+
+def _exact_ttft(b: _Backend, prompt_tokens: int, now: float) -> float:
+    """This request's TTFT on ``b``, running a copy of its engine forward (no later arrivals)."""
+    engine = b.engine.fork()
+    mine = Seq(prompt_tokens, 1)
+    engine.add(mine)
+    elapsed = 0.0
+    if b.busy_until is not None:  # first the step under way
+        elapsed = b.busy_until - now
+        engine.finish()
+    while mine.emitted == 0:
+        elapsed += engine.plan()
+        engine.finish()
+    return elapsed
 
 
 def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed: int,
@@ -104,6 +122,8 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
             if policy == "swarm":
                 chosen = strategy(backends, key)
                 assert isinstance(chosen, _Backend)
+            elif policy == "oracle":
+                chosen = min(backends, key=lambda b: _exact_ttft(b, req.prompt_tokens, now))
             elif policy == "jsq":
                 low = min(b.in_flight for b in backends)
                 chosen = rng.choice([b for b in backends if b.in_flight == low])
@@ -143,12 +163,18 @@ def main() -> None:
     parser.add_argument("--load", type=float, default=0.8)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=300.0)
+    parser.add_argument("--from", dest="start", type=float, default=0.0, help="count requests sent from here on")
+    parser.add_argument("--policies", default="swarm,oracle,jsq,rr")
     args = parser.parse_args()
-    for policy in ("swarm", "jsq", "rr"):
-        ttft, where = race(policy, [1.0, 2.5], args.load, args.seconds, args.seed)
-        slow = sum(w.endswith("x2.5") for w in where) / len(where)
+    total, _ = combined_capacity([EngineSpec(slowdown=s) for s in (1.0, 2.5)])
+    kept = [i for i, r in enumerate(schedule(args.load * total, args.seconds, args.seed)) if r.at >= args.start]
+    for policy in args.policies.split(","):
+        ttfts, places = race(policy, [1.0, 2.5], args.load, args.seconds, args.seed)
+        ttft = [ttfts[i] for i in kept]
+        slow = sum(places[i].endswith("x2.5") for i in kept) / len(kept)
         print(f"{policy:<6} p50 {quantile(ttft, 0.5) * 1e3:7.0f}  p95 {quantile(ttft, 0.95) * 1e3:7.0f}  "
-              f"p99 {quantile(ttft, 0.99) * 1e3:7.0f} ms  slow {slow:.0%}")
+              f"p99 {quantile(ttft, 0.99) * 1e3:7.0f} ms  goodput {sum(t <= 1.0 for t in ttft) / len(ttft):6.1%}  "
+              f"slow {slow:.0%}")
 
 
 if __name__ == "__main__":

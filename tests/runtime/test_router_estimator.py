@@ -7,7 +7,7 @@ import math
 
 import pytest
 from swarm_runtime.router.config import BackendConfig, BreakerConfig
-from swarm_runtime.router.estimator import MIN_SAMPLES, LineFit, LoadEstimator
+from swarm_runtime.router.estimator import MIN_SAMPLES, MIN_STEP_SAMPLES, LineFit, LoadEstimator
 from swarm_runtime.router.pool import Pool
 from swarm_runtime.router.routing import make_load_strategy
 from swarm_runtime.vllm_metrics import VllmMetrics
@@ -15,8 +15,8 @@ from swarm_runtime.vllm_metrics import VllmMetrics
 from .support import FakeClock
 
 
-def scrape(running: float, waiting: float, generated: float = 0.0) -> VllmMetrics:
-    return VllmMetrics(running, waiting, 0.0, 0.0, 0.0, generated, None, None, None, None)
+def scrape(running: float, waiting: float, generated: float = 0.0, prompted: float = 0.0) -> VllmMetrics:
+    return VllmMetrics(running, waiting, 0.0, 0.0, prompted, generated, None, None, None, None)
 
 
 def train(est: LoadEstimator, clock: FakeClock, base: float, per_token: float, decode: float,
@@ -128,3 +128,81 @@ def test_a_pool_burst_is_spread_by_predicted_cost_between_scrapes() -> None:
     counts = asyncio.run(scenario())
     assert counts["fast"] + counts["slow"] == 40
     assert 0.6 <= counts["fast"] / 40 <= 0.85  # near the 2.5 : 1 capacity ratio, not all on one
+
+
+def feed_steps(est: LoadEstimator, decode_s: float, per_token: float, running: int = 8, intervals: int = 12) -> None:
+    """Scrapes of an engine whose step costs ``decode_s + per_token × prompt tokens in it``."""
+    t = generated = prompted = 0.0
+    for i in range(intervals + 1):
+        est.scraped(scrape(running, 0, generated, prompted), in_flight=running, now=t)  # no foreign load
+        steps = 20.0
+        prompt_per_step = (i * 137) % 400  # some intervals prefill a lot, some nothing
+        t += steps * (decode_s + per_token * prompt_per_step)
+        generated += steps * running
+        prompted += steps * prompt_per_step
+
+
+def test_the_step_cost_is_fitted_from_the_token_counters() -> None:
+    est = LoadEstimator(FakeClock())
+    feed_steps(est, 0.02, 5e-5, intervals=MIN_STEP_SAMPLES - 1)
+    assert est.step_model() is None  # too few intervals
+    feed_steps(est, 0.02, 5e-5)
+    model = est.step_model()
+    assert model is not None
+    assert model.decode_s == pytest.approx(0.02, rel=0.05)
+    assert model.prefill_s_per_token == pytest.approx(5e-5, rel=0.1)
+
+
+def test_expected_ttft_replays_the_engine_from_what_the_router_sent() -> None:
+    clock = FakeClock(100.0)
+    est = LoadEstimator(clock)
+    train(est, clock, 0.02, 1 / 25_000, 0.5, [100, 2000, 300, 2500] * 2)
+    assert est.expected_ttft(100) is None  # rates known, step cost not yet
+    feed_steps(est, 0.02, 4e-5)
+    model = est.step_model()
+    assert model is not None
+    assert est.expected_ttft(1000) == pytest.approx(model.step(1000))  # idle: one step
+    est.slots, est.decode_step_s = 2.0, 0.02
+    for seq in (1, 2):  # both slots decode 32 tokens from now
+        est.sent(seq, 10, 32, seq - 1)
+        est.first_token(seq, 0.0)
+    assert est.expected_ttft(1000) == pytest.approx(31 * model.decode_s + model.step(1000), rel=0.02)
+    clock.t += 10 * 0.02  # ten tokens later the slots free ten steps sooner
+    assert est.expected_ttft(1000) == pytest.approx(21 * model.decode_s + model.step(1000), rel=0.02)
+
+
+def test_an_engine_never_seen_queueing_borrows_its_peers_slot_limit() -> None:
+    clock = FakeClock(100.0)
+    est = LoadEstimator(clock)
+    train(est, clock, 0.02, 1 / 25_000, 0.5, [100, 2000, 300, 2500] * 2)
+    feed_steps(est, 0.02, 4e-5, running=2)  # the engine ran 2 at most
+    est.decode_step_s = 0.02
+    for seq in (1, 2, 3):
+        est.sent(seq, 10, 32, seq - 1)
+        est.first_token(seq, 0.0)
+    unbounded = est.expected_ttft(100)
+    assert unbounded is not None and unbounded < 0.05  # no known limit: no wait
+    hinted = est.expected_ttft(100, slots_hint=1)
+    assert hinted is not None and hinted > 0.5  # ... but 2 were seen running, so 2 slots, all busy
+
+
+def test_the_replay_learns_the_latency_it_does_not_model() -> None:
+    clock = FakeClock(100.0)
+    est = LoadEstimator(clock)
+    train(est, clock, 0.02, 1 / 25_000, 0.5, [100, 2000, 300, 2500] * 2)
+    feed_steps(est, 0.02, 4e-5)
+    replayed = est.expected_ttft(500)
+    assert replayed is not None
+    for seq in range(100, 300):  # every first token comes 50 ms later than the replay says (network, lag)
+        est.expected_ttft(500)  # the decision that sends it
+        est.sent(seq, 500, 32, 0)
+        clock.t += replayed + 0.05
+        est.first_token(seq, replayed + 0.05)
+        est.finished(seq)
+    learned = est.expected_ttft(500)
+    assert learned is not None and learned == pytest.approx(replayed + 0.05, abs=0.005)
+    clock.t += 1.0
+    est.sent(999, 500, 32, 0)  # no replay decided this one (e.g. the only candidate): it teaches the replay nothing
+    est.first_token(999, 5.0)
+    est.finished(999)
+    assert est.expected_ttft(500) == pytest.approx(learned)

@@ -38,6 +38,8 @@ class B:
     external: float = 0.0
     pending_prefill: float = 0.0
     limit: int = 64
+    replay: float | None = None  # what the engine replay predicts for any prompt (None: not yet known)
+    hints: list[float] = field(default_factory=list)
     salt: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -46,6 +48,10 @@ class B:
     @property
     def queue(self) -> float:
         return self.in_flight + self.external
+
+    def expected_ttft(self, prompt_tokens: int, slots_hint: float) -> float | None:
+        self.hints.append(slots_hint)
+        return self.replay
 
     @property
     def slot_wait(self) -> float:
@@ -78,6 +84,25 @@ def test_smallest_predicted_time_to_first_token_wins(fast: B, slow: B, prompt: i
     loser = slow if winner == "fast" else fast
     ours = fast if winner == "fast" else slow
     assert predict_ttft(ours, ours.rates or FAST, prompt) < predict_ttft(loser, loser.rates or FAST, prompt)
+
+
+def test_the_engine_replay_decides_once_every_candidate_has_one() -> None:
+    fast, slow = B("fast", FAST, replay=0.30), B("slow", SLOW, replay=0.20)
+    assert predict_ttft(fast, FAST, 100) < predict_ttft(slow, SLOW, 100)  # the closed form says fast ...
+    assert pick([fast, slow], key()) is slow  # ... the replay says slow, and the replay wins
+    fast.replay = None  # one without a replay: both fall back to the closed form, never a mix
+    assert pick([fast, slow], key()) is fast
+
+
+def test_the_replay_gets_the_smallest_known_slot_limit_as_a_hint() -> None:
+    a = B("a", FAST, replay=0.1)
+    b = B("b", Rates(0.02, 1e-5, 1.0), replay=0.1)  # never seen queueing
+    c = B("c", Rates(0.02, 1e-5, 1.0, slots=16), replay=0.1)
+    pick([a, b, c], key())
+    assert a.hints == b.hints == c.hints == [8]
+    b.hints.clear()
+    pick([b, b], key())
+    assert b.hints == [math.inf, math.inf]  # no peer knows a limit: no hint
 
 
 def test_queue_wait_counts_completions_needed_for_a_slot() -> None:

@@ -4,14 +4,17 @@ Rates come from two sources. The router's own timings of streamed requests give 
 first token against the prompt tokens ahead of it, fitted as a line (intercept ``base_s``,
 slope ``prefill_s_per_token``), how long a request holds an engine slot, and how much of
 its ``max_tokens`` a request really generates. vLLM's scraped metrics give the engine's
-sequence limit (the number running whenever it reports a queue), its decode step time
-(generated tokens per second per running sequence) and the load other clients put on it.
+sequence limit (the number running whenever it reports a queue), its step cost (seconds per
+step against prompt tokens per step, from the token counters) and the load other clients put
+on it.
 
 Between scrapes the router counts what it sent itself (optimistic in-flight accounting): a
 request it just placed weighs on the next decision at once, so a burst is spread by
 predicted cost instead of piling onto whatever looked idle at the last scrape. With the
 sizes of everything in flight known, :meth:`LoadEstimator.slot_wait` replays the engine's
-first-come-first-served admission to predict when the next sequence slot frees up.
+first-come-first-served admission to predict when the next sequence slot frees up, and
+:meth:`LoadEstimator.expected_ttft` replays the engine (``twin.py``) once its step cost is
+known.
 """
 
 from __future__ import annotations
@@ -24,14 +27,20 @@ from dataclasses import dataclass
 
 from ..vllm_metrics import VllmMetrics
 from .routing import PRIOR, Rates, queue_wait
+from .twin import Job, StepModel, first_token_after
 
-__all__ = ["MIN_SAMPLES", "EstimatedLoad", "LineFit", "LoadEstimator"]
+__all__ = ["MIN_SAMPLES", "MIN_STEP_SAMPLES", "EstimatedLoad", "LineFit", "LoadEstimator"]
 
 MIN_SAMPLES = 3  # first-token samples before a backend's rates count as measured
 SERVICE_ALPHA = 0.1  # EWMA weight of the newest slot-holding time / output length
 STEP_ALPHA = 0.3  # EWMA weight of the newest decode-step time from the counters
 DEFAULT_OUTPUT_TOKENS = 128.0  # assumed output length before any request finished
 SLOT_WAIT_REUSE_S = 0.005  # a slot-wait replay stays valid this long while nothing changed
+MIN_STEP_SAMPLES = 5  # scrape intervals with generated tokens before the step cost is trusted
+STEP_DECAY = 0.95  # step-cost fit: weight of an interval after each newer one (~20 scrapes of memory)
+STEP_RIDGE = 10.0**2  # ... ridged toward the prior slope when prompt tokens per step barely vary
+STEP_PRIOR_SLOPE = 4e-5  # seconds per prompt token in a step, before the counters tell
+RESIDUAL_ALPHA = 0.02  # EWMA weight of the newest (measured - replayed) TTFT
 
 
 class LineFit:
@@ -76,6 +85,7 @@ class _Sent:
     ahead: float  # prompt tokens expected to prefill before this one, itself included
     wait: float  # predicted wait for an engine slot when it was sent
     sent_at: float
+    replayed: float | None = None  # the engine replay's TTFT prediction when it was sent
     first_at: float | None = None
 
 
@@ -100,7 +110,11 @@ class LoadEstimator:
         self._slot_wait_cache: tuple[int, float, float, float] = (-1, 0.0, 0.0, 0.0)
         self._queued_before = False
         self.scraped_at: float | None = None
-        self._counters: tuple[float, float, float] | None = None  # (time, generated tokens, running)
+        self._counters: tuple[float, float, float, float] | None = None  # (time, generated, prompt tokens, running)
+        self.step_fit = LineFit(decay=STEP_DECAY, ridge=STEP_RIDGE, prior_slope=STEP_PRIOR_SLOPE)
+        self._step_model: StepModel | None = None
+        self.residual = 0.0  # what the replay misses (network, the step under way, host lag), learned
+        self._replay_cache: tuple[int, float, int, float] = (-1, 0.0, 0, 0.0)  # version, time, prompt, replayed
 
     def rates(self) -> Rates | None:
         """Measured rates, or None before :data:`MIN_SAMPLES` first tokens and one completion."""
@@ -153,6 +167,50 @@ class LoadEstimator:
         self._slot_wait_cache = (self._version, queue, now, wait)
         return wait
 
+    def step_model(self) -> StepModel | None:
+        """The engine's step cost fitted from the scraped counters, or None before :data:`MIN_STEP_SAMPLES`."""
+        if self.step_fit.count < MIN_STEP_SAMPLES:
+            return None
+        if self._step_model is None:
+            decode_s, per_token = self.step_fit.line()
+            self._step_model = StepModel(decode_s, per_token)
+        return self._step_model
+
+    def expected_ttft(self, prompt_tokens: int, slots_hint: float = math.inf) -> float | None:
+        """Time to first token of a ``prompt_tokens`` prompt sent now, replaying the engine (``twin.py``).
+
+        None until the rates and the step cost are measured. Until the engine was seen queueing,
+        its sequence limit is taken as ``slots_hint`` (what its peers showed), raised to the most
+        it was seen running: unbounded slots would let one burst flood it. Jobs are rebuilt from
+        what the router sent: a request with a first token has generated one token a step since;
+        one without still prefills the part of its prompt its predicted first token is away;
+        foreign requests (a count from the scrape) are assumed halfway through an average output.
+        What the replay systematically misses (network, the engine step under way, host lag) is
+        learned as a slow average of measured minus replayed TTFT over requests sent with a free
+        slot, and added.
+        """
+        rates = self.rates()
+        model = self.step_model()
+        if rates is None or model is None:
+            return None
+        now = self.clock()
+        per_token = max(rates.prefill_s_per_token, 1e-9)
+        fill, default_tokens = self.fill, self.output_tokens
+        step = self.decode_step_s if self.decode_step_s > 0 else model.decode_s  # the average step, prefill included
+        jobs = [Job(0.0, max(1.0, default_tokens / 2)) for _ in range(round(self.external))]
+        for entry in self.sent_requests.values():
+            total = entry.max_tokens * fill if entry.max_tokens > 0 else default_tokens
+            if entry.first_at is not None:
+                jobs.append(Job(0.0, max(1.0, total - 1 - (now - entry.first_at) / step)))
+            else:
+                first = entry.sent_at + entry.wait + rates.base_s + entry.ahead * per_token
+                left = min(float(entry.prompt_tokens), max(1.0, (first - now) / per_token))
+                jobs.append(Job(left, max(1.0, total - 1)))
+        slots = rates.slots if math.isfinite(rates.slots) else max(slots_hint, self.max_running)
+        replayed = first_token_after(jobs, slots, model, prompt_tokens)
+        self._replay_cache = (self._version, now, prompt_tokens, replayed)
+        return max(0.0, replayed + self.residual)
+
     def sent(self, seq: int, prompt_tokens: int, max_tokens: int, in_flight: int) -> None:
         """The router placed request ``seq`` here while ``in_flight`` of its own were running."""
         rates = self._rates_or_prior()
@@ -160,8 +218,11 @@ class LoadEstimator:
         queue = in_flight + self.external
         if queue > rates.slots:
             ahead *= rates.slots / queue
+        now = self.clock()
+        version, at, replayed_for, replayed = self._replay_cache  # the replay of the decision that sent it here
+        fresh = version == self._version and replayed_for == prompt_tokens and now - at <= SLOT_WAIT_REUSE_S
         self.sent_requests[seq] = _Sent(prompt_tokens, max_tokens, ahead + prompt_tokens, self.slot_wait(in_flight),
-                                        self.clock())
+                                        now, replayed if fresh else None)
         self.pending_prefill += prompt_tokens
         self._version += 1
 
@@ -176,6 +237,8 @@ class LoadEstimator:
         if entry.wait <= 0:  # a queued sample measures the queue, not the rates
             self.fit.add(entry.ahead, ttft_s)
             self._line = None
+            if entry.replayed is not None:
+                self.residual += RESIDUAL_ALPHA * (ttft_s - entry.replayed - self.residual)
 
     def finished(self, seq: int) -> None:
         """``seq`` released its slot (done, failed or cancelled)."""
@@ -211,14 +274,19 @@ class LoadEstimator:
             self.slots = self.max_running
         self._queued_before = metrics.waiting > 0
         previous = self._counters
-        self._counters = (now, metrics.generation_tokens_total, metrics.running)
+        self._counters = (now, metrics.generation_tokens_total, metrics.prompt_tokens_total, metrics.running)
         if previous is not None:
             dt, generated = now - previous[0], metrics.generation_tokens_total - previous[1]
-            running = (metrics.running + previous[2]) / 2
+            prompted = metrics.prompt_tokens_total - previous[2]
+            running = (metrics.running + previous[3]) / 2
             if dt > 0 and generated > 0 and running >= 0.5:
-                step = dt * running / generated
+                steps = generated / running  # every running sequence makes a token a step
+                step = dt / steps
                 self.decode_step_s = step if self.decode_step_s <= 0 else (
                     self.decode_step_s + STEP_ALPHA * (step - self.decode_step_s))
+                if prompted >= 0:
+                    self.step_fit.add(prompted / steps, step)
+                    self._step_model = None
         self.scraped_at = now
         self._version += 1
 
@@ -229,12 +297,16 @@ class LoadEstimator:
 
     def describe(self) -> dict[str, float | None]:
         rates = self.rates()
+        model = self.step_model()
         return {
             "predicted_base_s": rates.base_s if rates else None,
             "prefill_tokens_per_s": 1.0 / rates.prefill_s_per_token if rates else None,
             "service_s": self.service_s or None,
             "slots": self.slots if math.isfinite(self.slots) else None,
             "decode_steps_per_s": 1.0 / self.decode_step_s if self.decode_step_s > 0 else None,
+            "step_base_s": model.decode_s if model else None,
+            "step_s_per_prompt_token": model.prefill_s_per_token if model else None,
+            "replay_residual_s": self.residual,
             "output_fill": self.fill,
             "external_load": self.external,
             "pending_prefill_tokens": self.pending_prefill,
@@ -265,3 +337,6 @@ class EstimatedLoad:
     @property
     def rates(self) -> Rates | None:
         return self.est.rates()
+
+    def expected_ttft(self, prompt_tokens: int, slots_hint: float = math.inf) -> float | None:
+        return self.est.expected_ttft(prompt_tokens, slots_hint)

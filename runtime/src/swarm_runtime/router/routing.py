@@ -77,6 +77,9 @@ class BackendStats(Protocol):
     def slot_wait(self) -> float: ...  # seconds until the engine has a sequence slot for one more request
     @property
     def rates(self) -> Rates | None: ...  # None until measured
+    def expected_ttft(self, prompt_tokens: int, slots_hint: float) -> float | None:
+        """Engine-replay prediction (None until the step cost is known); ``slots_hint`` stands in
+        for a sequence limit not yet observed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,19 @@ def _assumed(candidates: Sequence[BackendStats], measured: list[Rates | None]) -
     return [r or fallback for r in measured]
 
 
+def _replayed(candidates: Sequence[BackendStats], prompt_tokens: int) -> dict[str, float] | None:
+    """Every candidate's engine-replay prediction, or None unless all have one (never mix two models)."""
+    known = [r.slots for b in candidates if (r := b.rates) is not None and math.isfinite(r.slots)]
+    hint = min(known, default=math.inf)
+    out: dict[str, float] = {}
+    for b in candidates:
+        ttft = b.expected_ttft(prompt_tokens, hint)
+        if ttft is None:
+            return None
+        out[b.name] = ttft
+    return out
+
+
 def _mix(x: int) -> int:
     """splitmix64 finaliser: spreads a 64-bit value for rendezvous hashing."""
     x = (x + 0x9E3779B97F4A7C15) & _MASK
@@ -147,6 +163,9 @@ def rendezvous_rank(b: BackendStats, key: int) -> int:
 
 def make_load_strategy(slack: int) -> Strategy:
     """Shortest expected delay: the candidate with the smallest predicted time to first token.
+
+    The prediction is each backend's engine replay (:meth:`BackendStats.expected_ttft`) once
+    every candidate has one, else :func:`predict_ttft` from the learned rates.
 
     Before anything is measured every candidate gets the same prior rates, and each request
     already on a backend counts as one prior base latency (join-shortest-queue, prompt-size aware).
@@ -171,7 +190,9 @@ def make_load_strategy(slack: int) -> Strategy:
                 return min(cold, key=lambda b: (b.in_flight, b.name))
         assumed = _assumed(candidates, measured)
         rates = {b.name: r for b, r in zip(candidates, assumed, strict=True)}
-        predicted = {b.name: predict_ttft(b, r, key.prompt_tokens) for b, r in zip(candidates, assumed, strict=True)}
+        predicted = _replayed(candidates, key.prompt_tokens) if all(r is not None for r in measured) else None
+        if predicted is None:
+            predicted = {b.name: predict_ttft(b, rates[b.name], key.prompt_tokens) for b in candidates}
         if not any_measured:  # cold start: no slot limit known, so count requests
             for b in candidates:
                 predicted[b.name] += b.queue * PRIOR.base_s
