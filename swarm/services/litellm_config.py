@@ -69,16 +69,16 @@ def local_models(spec: SwarmSpec) -> list[str]:
     return list(dict.fromkeys(d.model for d in spec.inference.values()))
 
 
-def hosted_models(spec: SwarmSpec) -> list[tuple[str, str]]:
-    """(provider kind, model) of every hosted model, cheapest provider first."""
+def hosted_models(spec: SwarmSpec, embedding: bool = False) -> list[tuple[str, str]]:
+    """(provider kind, model) of every hosted chat (or embedding) model, cheapest provider first."""
     ranked = sorted(spec.providers.values(), key=lambda p: COST_RANK[p.kind])
-    return list(dict.fromkeys((p.kind, model) for p in ranked for model in p.models))
+    return list(dict.fromkeys((p.kind, model) for p in ranked
+                              for model in (p.embedding_models if embedding else p.models)))
 
 
 def embedding_models(spec: SwarmSpec) -> list[tuple[str, str]]:
     """(provider kind, model) of every hosted embedding model, cheapest provider first."""
-    ranked = sorted(spec.providers.values(), key=lambda p: COST_RANK[p.kind])
-    return list(dict.fromkeys((p.kind, model) for p in ranked for model in p.embedding_models))
+    return hosted_models(spec, embedding=True)
 
 
 def local_fallbacks(spec: SwarmSpec, model: str) -> list[str]:
