@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from pulumi_policy import Policy
 
 from policies.local_runner import ResourceSnapshot, Verdict, run_policies
 
@@ -108,9 +110,11 @@ def check_mutation(
     mutation: Mutation,
     config: Mapping[str, Mapping[str, Any]] | None = None,
     others: list[ResourceSnapshot] | None = None,
+    policies: Iterable[Policy] | None = None,
 ) -> tuple[bool, list[Verdict]]:
-    """Apply one mutation to ``snapshot`` and run the pack; (caught as mandatory?, verdicts)."""
+    """Apply one mutation to ``snapshot`` and run ``policies`` (default: the whole pack);
+    (caught as mandatory?, verdicts)."""
     _, mutate, expected = mutation
     changed = mutated(snapshot, mutate)
-    verdicts = run_policies([*(others or []), changed], config)
+    verdicts = run_policies([*(others or []), changed], config, policies)
     return caught_by(changed, verdicts, expected), verdicts
