@@ -319,3 +319,38 @@ def test_noise_inside_the_dead_band_and_lone_spikes_change_nothing() -> None:
         seen_unfiltered.add(unfiltered.update(sample))
     assert seen == {16}
     assert min(seen_unfiltered) < 16  # the spikes are real enough to cut without the filter
+
+
+def check(limit: GpuAwareLimit | MedianFiltered, running: float, waiting: float, kv: float) -> int | None:
+    decision = limit.check_queue(v(None, running=running, waiting=waiting, kv=kv))
+    return None if decision is None else decision.limit
+
+
+def test_queue_check_between_ticks_table() -> None:
+    """vLLM queueing on a full KV cache under the limit: cut to ``running`` at once, no TTFT needed."""
+    clock = FakeClock()
+    limit = GpuAwareLimit(PARAMS, clock)  # limit 4, KV pressure from 0.9
+    run_table(limit, clock, [(0, Sample(v(0.3)), 5, Reason.GROW), (1, Sample(v(0.3)), 6, Reason.GROW),
+                             (2, Sample(v(0.3)), 7, Reason.GROW), (3, Sample(v(0.3)), 8, Reason.GROW)])
+    clock.t = 3.5
+    assert check(limit, running=5, waiting=3, kv=0.85) is None   # the KV cache has room: a passing queue
+    assert check(limit, running=5, waiting=0, kv=0.95) is None   # full, nothing waits: the knee itself
+    assert check(limit, running=8, waiting=3, kv=0.95) is None   # running at the limit: the queue is not ours
+    assert check(limit, running=6, waiting=3, kv=0.95) == 6      # Little's law: the rest only waits
+    assert limit.last_decision is not None and limit.last_decision.reason is Reason.CUT_QUEUE
+    clock.t = 3.7
+    assert check(limit, running=4.5, waiting=5, kv=0.97) == 4    # follows running down, no settling
+    assert check(limit, running=1, waiting=5, kv=0.97) == 2      # never under min_limit
+    # A cut like any other: the cool-down holds growth at the next tick.
+    run_table(limit, clock, [(5, Sample(v(0.3, running=2)), 2, Reason.HOLD_COOLDOWN)])
+    assert limit.safe_limit == 2
+
+
+def test_queue_check_empties_the_median_window() -> None:
+    clock = FakeClock()
+    limit = MedianFiltered(GpuAwareLimit(PARAMS, clock), window=3)
+    run_table(limit, clock, [(0, Sample(v(0.45)), 4, Reason.HOLD_BAND), (1, Sample(v(0.45)), 4, Reason.HOLD_BAND)])
+    clock.t = 1.5
+    assert check(limit, running=3, waiting=2, kv=0.95) == 3
+    # Without the clear, the median of (0.45, 0.45, 0.2) would hold; the cut's own sample stands.
+    run_table(limit, clock, [(20, Sample(v(0.2, running=3, kv=0.03)), 4, Reason.GROW)])  # same KV per sequence

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from swarm_runtime.autotuner.config import parse_config
+from swarm_runtime.autotuner.config import ConfigError, parse_config
 from swarm_runtime.autotuner.loop import Autotuner
 from swarm_runtime.router.app import build_app
 from swarm_runtime.router.config import RouterConfig
@@ -289,3 +289,37 @@ def test_cli_from_its_install_pushes_to_the_router(fake_vllm: FakeVllm, tmp_path
             assert log.count("NVML unavailable") == 1  # this machine has no GPU
 
     asyncio.run(scenario())
+
+
+def test_a_queue_on_a_full_kv_cache_is_cut_between_ticks(fake_vllm: FakeVllm) -> None:
+    fake_vllm.set_metrics_override(running=5, waiting=3, kv_cache_usage=0.99)
+
+    async def scenario() -> None:
+        async with router(fake_vllm.url) as url:
+            cfg = config(url, fake_vllm.url, interval_s=0.6, control={"queue_check_s": 0.05})
+            tuner = Autotuner(cfg, nvml=FakeNvml([FakeGpu(temperature_c=50, slowdown_c=90)]), admin_key=ADMIN)
+            await tuner.start()
+            try:
+                await tuner.run(max_ticks=2)  # no TTFT at either tick: only a check can cut
+                assert await router_limit(url) == 5
+                _, text = await scrape(tuner)
+                assert metric(text, "swarm_autotuner_decisions_total", backend="gpu-a", reason="cut_queue") == 1
+            finally:
+                await tuner.close()
+            off = config(url, fake_vllm.url, interval_s=0.6, control={"queue_check_s": 0})
+            tuner = Autotuner(off, nvml=FakeNvml([FakeGpu(temperature_c=50, slowdown_c=90)]), admin_key=ADMIN,
+                              serve_http=False)
+            await tuner.start()
+            try:
+                await tuner.run(max_ticks=2)
+                assert tuner.controllers[0].limit.limit == 16  # 0: judged at ticks only
+            finally:
+                await tuner.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_queue_check_as_slow_as_the_tick_is_refused() -> None:
+    expected = r"control.queue_check_s \(5\) must be 0 \(off\) or shorter than interval_s \(5\)"
+    with pytest.raises(ConfigError, match=expected):
+        parse_config({"targets": [{"backend": "gpu-a"}], "control": {"queue_check_s": 5}})

@@ -51,6 +51,27 @@ def test_interval_ttft_and_gauges(style: str) -> None:
         fake.stop()
 
 
+def test_gauges_between_reads_leave_the_interval_whole() -> None:
+    fake = FakeVllm(["m"], latency=LatencyModel(ttft_s=0.03, per_token_s=0.001)).start()
+
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as session:
+            probe = VllmProbe(fake.url, session, quantile=0.9)
+            await probe.read()
+            await _complete(session, fake.url, 6)
+            fake.set_metrics_override(running=7, waiting=2, kv_cache_usage=0.97, preemptions_total=3)
+            gauges = await probe.read_gauges()
+            assert gauges is not None and gauges.ttft_s is None and gauges.preemptions == 0
+            assert (gauges.running, gauges.waiting, gauges.kv_cache_usage) == (7, 2, 0.97)
+            reading = await probe.read()  # still the whole interval since the last read
+            assert reading is not None and reading.ttft_s is not None and 0.02 < reading.ttft_s <= 0.04
+            assert reading.preemptions == 3
+        fake.stop()
+        async with aiohttp.ClientSession() as session:
+            assert await VllmProbe(fake.url, session).read_gauges() is None  # unreachable: no reading
+
+    asyncio.run(scenario())
+
 
 def test_unreachable_reads_none_logs_once_and_recovers(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)

@@ -54,6 +54,25 @@ class TargetController:
         if self.gpu_index is not None:
             ceiling = thermal_ceiling(gpu, self.max_temp_c) if gpu is not None else self.max_temp_c
             self.metrics.observe_gpu(self.backend, self.gpu_index, gpu, ceiling)
+        await self._enforce(decision)
+        recommended = self.recommender.observe(decision.limit)
+        if recommended is not None and recommended != self.recommended:
+            log.info("backend %s: recommended max_num_seqs=%d for the next pulumi up", self.backend,
+                     recommended)
+            self.recommended = recommended
+            self.metrics.recommended.labels(self.backend).set(recommended)
+        return decision
+
+    async def check_queue(self) -> Decision | None:
+        """Between ticks: vLLM's gauges only; a cut is enforced at once (see ``Limit.check_queue``)."""
+        gauges = await self.vllm.read_gauges()
+        decision = self.limit.check_queue(gauges) if gauges is not None else None
+        if decision is not None:
+            await self._enforce(decision)
+        return decision
+
+    async def _enforce(self, decision: Decision) -> None:
+        """Publish ``decision`` (metrics, log) and push its limit to the router."""
         self.metrics.observe_decision(self.backend, decision, self.limit.safe_limit)
         if decision.limit != decision.previous:
             log.info("backend %s: limit %d -> %d (%s)", self.backend, decision.previous, decision.limit,
@@ -64,10 +83,3 @@ class TargetController:
         if self.last_push.attempted and not self.last_push.applied:
             self.metrics.push_failures.labels(self.backend).inc()
         self.metrics.limit_applied.labels(self.backend).set(int(self.last_push.applied))
-        recommended = self.recommender.observe(decision.limit)
-        if recommended is not None and recommended != self.recommended:
-            log.info("backend %s: recommended max_num_seqs=%d for the next pulumi up", self.backend,
-                     recommended)
-            self.recommended = recommended
-            self.metrics.recommended.labels(self.backend).set(recommended)
-        return decision

@@ -12,6 +12,8 @@ square root of ``target / ttft`` (half-way in log space, so a convex TTFT curve 
 over-cut), at most to ``min_cut_ratio``. A second cut needs evidence taken under the first:
 vLLM's in-flight count has come down to the new limit and one full interval has passed since
 (``hold_settling`` until then), or the cool-down has run out. The cool-down only gates growth.
+Between ticks, :meth:`GpuAwareLimit.check_queue` applies the queueing cut from vLLM's gauges
+alone when the queue stands on a full KV cache: no TTFT is needed to know the rest only waits.
 
 Growth is the mirror image: by ``sqrt(grow_below * target / ttft)``, at most
 ``max_growth_ratio`` and at least ``increase``, only while the cap binds, the GPU is cool
@@ -132,10 +134,30 @@ class GpuAwareLimit:
 
     def update(self, sample: Sample) -> int:
         now = self._clock()
-        previous = self._limit
         if sample.gpu is not None:
             self._trend.add(now, sample.gpu.temperature_c)
-        limit, reason = self._decide(sample, now)
+        return self._apply(*self._decide(sample, now), now).limit
+
+    def check_queue(self, gauges: VllmReading) -> Decision | None:
+        """Between ticks, from vLLM's gauges alone: a cut to what vLLM runs, or None.
+
+        vLLM queueing on a full KV cache while it runs fewer sequences than the limit is a
+        breach no TTFT needs to confirm (a lighter limit would not have admitted the queue,
+        Little's law says the rest only waits), and each interval it lasts admits more of
+        the new, heavier mix. Unlike a TTFT cut it needs no settling: ``running`` under a full
+        KV cache is measured now, whatever was admitted before, so it follows ``running``
+        down as the old mix drains (never below it, never above the limit).
+        """
+        now = self._clock()
+        running = math.floor(gauges.running)
+        if gauges.waiting < 1 or gauges.kv_cache_usage < self._p.kv_usage_max or running < 1 \
+                or running >= self._limit:
+            return None
+        return self._apply(running, Reason.CUT_QUEUE, now)
+
+    def _apply(self, limit: int, reason: Reason, now: float) -> Decision:
+        """Bound ``limit``, update every piece of state a decision of ``reason`` moves, record it."""
+        previous = self._limit
         limit = min(max(limit, self._p.min_limit), self._p.max_limit)
         if reason not in _KEEPS_SLOW_START and not (reason is Reason.HOLD_BAND and now == self._slow_start_at):
             self._slow_start_at = None  # the knee (or the heat) is near; the shift's own mixed sample is not
@@ -149,7 +171,7 @@ class GpuAwareLimit:
                 self._last_thermal_cut_at, self._heat_knee = now, limit
         self._limit = limit
         self._last = Decision(limit=limit, previous=previous, reason=reason, at=now)
-        return limit
+        return self._last
 
     # ----- pieces -------------------------------------------------------------------------
 

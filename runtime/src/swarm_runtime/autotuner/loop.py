@@ -137,20 +137,38 @@ class Autotuner:
         self.ticks += 1
         self._last_tick_at = time.monotonic()
 
+    async def check_queues(self) -> None:
+        """Every target's between-ticks queue check (one failing target spares the rest)."""
+        results = await asyncio.gather(*(c.check_queue() for c in self.controllers), return_exceptions=True)
+        for controller, result in zip(self.controllers, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("backend %s: queue check failed: %r", controller.backend, result)
+
     async def run(self, stop: asyncio.Event | None = None, max_ticks: int | None = None) -> None:
-        """Tick every ``interval_s`` until ``stop`` is set or ``max_ticks`` ticks ran."""
+        """Tick every ``interval_s`` until ``stop`` is set or ``max_ticks`` ticks ran; between
+        ticks, check vLLM's queues every ``control.queue_check_s`` (0: never)."""
         stop = stop or asyncio.Event()
         interval = self.config.interval_s
         next_at = time.monotonic()
         while not stop.is_set() and (max_ticks is None or self.ticks < max_ticks):
             await self.tick()
             next_at += interval
-            delay = next_at - time.monotonic()
-            if delay < 0:  # a slow tick: skip the missed slots instead of bursting
+            if next_at < time.monotonic():  # a slow tick: skip the missed slots instead of bursting
                 next_at = time.monotonic()
-                delay = 0.0
+            if max_ticks is None or self.ticks < max_ticks:
+                await self._between_ticks(next_at, stop)
+
+    async def _between_ticks(self, next_at: float, stop: asyncio.Event) -> None:
+        step = self.config.control.queue_check_s
+        while not stop.is_set():
+            delay = next_at - time.monotonic()
+            if delay <= 0:
+                return
+            wait = min(delay, step) if step > 0 else delay
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            if step > 0 and not stop.is_set() and next_at - time.monotonic() > 0:
+                await self.check_queues()
 
     async def close(self) -> None:
         if self._runner is not None:

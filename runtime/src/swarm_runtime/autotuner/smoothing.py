@@ -17,7 +17,7 @@ import statistics
 from collections import deque
 from dataclasses import replace
 
-from swarm_runtime.autotuner.types import Decision, Limit, Reason, Sample
+from swarm_runtime.autotuner.types import Decision, Limit, Reason, Sample, VllmReading
 
 __all__ = ["MedianFiltered"]
 
@@ -59,6 +59,13 @@ class MedianFiltered:
     @property
     def inner(self) -> Limit:
         return self._inner
+
+    def check_queue(self, gauges: VllmReading) -> Decision | None:
+        """Gauges pass through unfiltered (a full KV cache and a queue are not noise)."""
+        decision = self._inner.check_queue(gauges)
+        if decision is not None:
+            self._ttft.clear()  # its samples describe the limit the cut left behind
+        return decision
 
     def update(self, sample: Sample) -> int:
         vllm = sample.vllm

@@ -59,13 +59,30 @@ class VllmProbe:
     def reachable(self) -> bool:
         return not self._down
 
+    async def _scrape(self) -> VllmMetrics:
+        async with self._session.get(self.url, timeout=self._timeout) as resp:
+            if resp.status != 200:
+                raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
+                                                  message=f"HTTP {resp.status}")
+            return parse_vllm_metrics(await resp.text())
+
+    async def read_gauges(self) -> VllmReading | None:
+        """vLLM's gauges now (``ttft_s`` None, no preemptions), or None if unreachable.
+
+        Leaves the interval alone: the next :meth:`read` still differences against the
+        previous ``read``, so its TTFT covers the whole interval. Errors are the tick's to
+        report.
+        """
+        try:
+            metrics = await self._scrape()
+        except (TimeoutError, aiohttp.ClientError):
+            return None
+        return VllmReading(ttft_s=None, running=metrics.running, waiting=metrics.waiting,
+                           kv_cache_usage=metrics.kv_cache_usage, preemptions=0.0)
+
     async def read(self) -> VllmReading | None:
         try:
-            async with self._session.get(self.url, timeout=self._timeout) as resp:
-                if resp.status != 200:
-                    raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
-                                                      message=f"HTTP {resp.status}")
-                text = await resp.text()
+            metrics = await self._scrape()
         except (TimeoutError, aiohttp.ClientError) as exc:
             if not self._down:
                 log.warning("vLLM %s unreachable (%s); holding the last safe limit", self.url,
@@ -77,7 +94,6 @@ class VllmProbe:
         if self._down:
             log.info("vLLM %s reachable again", self.url)
             self._down = False
-        metrics = parse_vllm_metrics(text)
         reading = interval_reading(metrics, self._previous, self._quantile)
         self._previous = metrics
         return reading
