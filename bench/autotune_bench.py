@@ -34,8 +34,8 @@ import time
 from pathlib import Path
 
 from _support import stop_process
-from autotune.policies import Policy, autotuner, fixed, seeds_rule
-from autotune.report import Comparison, PhaseStats, phase_stats, print_comparison, print_run
+from autotune.policies import PRODUCTION_MARGIN_C, Policy, autotuner, fixed, seeds_rule
+from autotune.report import MARGIN_GOAL_C, Comparison, PhaseStats, phase_stats, print_comparison, print_run
 from autotune.router import start_router
 from autotune.run import Run, run_policy
 from autotune.scenarios import Scenario, phase_changing, stationary
@@ -43,7 +43,7 @@ from autotune.sim import SCALE, SimulatedNode
 
 
 async def sweep(scenario: Scenario, node: SimulatedNode, router_url: str, seed: int,
-                with_seeds_rule: bool) -> dict[str, float]:
+                with_seeds_rule: bool, margin_c: float) -> dict[str, float]:
     print(f"\n[{scenario.name}] " + " -> ".join(f"{p.name} {p.duration_s:g}s" for p in scenario.phases)
           + f" after a {scenario.warmup.duration_s:g}s warm-up; {scenario.arrival_rate:g} req/s offered")
     print("  policy      " + "  ".join(f"{p.name[:6]:>6} {'cap':>5} {'maxC':>5}" for p in scenario.phases))
@@ -52,7 +52,7 @@ async def sweep(scenario: Scenario, node: SimulatedNode, router_url: str, seed: 
     if with_seeds_rule:
         policies.append(("seeds-rule", seeds_rule))
     recommended: list[int | None] = []
-    policies.append(("autotuner", autotuner(recommended)))
+    policies.append(("autotuner", autotuner(recommended, margin_c)))
     auto: tuple[Run, list[PhaseStats]] | None = None
     for name, policy in policies:
         run = await run_policy(name, policy, scenario, node, router_url, seed)
@@ -67,7 +67,7 @@ async def sweep(scenario: Scenario, node: SimulatedNode, router_url: str, seed: 
     return print_comparison(Comparison(scenario, auto[1], fixed_stats), auto[0])
 
 
-async def main_async(seed: int, quick: bool, only: str | None, real_buckets: bool) -> int:
+async def main_async(seed: int, quick: bool, only: str | None, real_buckets: bool, margin_c: float) -> int:
     node = SimulatedNode(seed, real_buckets)
     node.fake.start()
     workdir = Path(tempfile.mkdtemp(prefix="autotune-bench-"))
@@ -79,10 +79,11 @@ async def main_async(seed: int, quick: bool, only: str | None, real_buckets: boo
               f"time compressed {SCALE:g}x (all figures in simulated seconds)", flush=True)
         results = {}
         if only in (None, "stationary"):
-            results["stationary"] = await sweep(stationary(quick), node, router_url, seed, with_seeds_rule=True)
+            results["stationary"] = await sweep(stationary(quick), node, router_url, seed, with_seeds_rule=True,
+                                                margin_c=margin_c)
         if only in (None, "phases"):
             results["phases"] = await sweep(phase_changing(quick), node, router_url, seed + 1,
-                                            with_seeds_rule=False)
+                                            with_seeds_rule=False, margin_c=margin_c)
     finally:
         if proc is not None:
             stop_process(proc)
@@ -107,8 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=["stationary", "phases"], default=None, help="run only one")
     parser.add_argument("--real-buckets", action="store_true",
                         help="scale the fake's histogram buckets with time: vLLM's own TTFT resolution")
+    parser.add_argument("--margin-c", type=float, default=PRODUCTION_MARGIN_C,
+                        help="the tuner's thermal.margin_c (default: production's); the sweep counts a fixed "
+                             f"cap only if it stayed {MARGIN_GOAL_C:g} C under the slowdown threshold")
     args = parser.parse_args(argv)
-    run = main_async(args.seed, args.quick, args.scenario, args.real_buckets)
+    run = main_async(args.seed, args.quick, args.scenario, args.real_buckets, args.margin_c)
     try:
         import uvloop
     except ImportError:

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 from swarm_runtime.autotuner.actuator import RouterActuator
-from swarm_runtime.autotuner.config import parse_config
+from swarm_runtime.autotuner.config import ThermalConfig, parse_config
 from swarm_runtime.autotuner.loop import Autotuner
 from swarm_runtime.autotuner.nvml_probe import NvmlProbe
 
@@ -78,24 +78,28 @@ async def seeds_rule(router_url: str, node: SimulatedNode, stop: asyncio.Event, 
         probe.close()
 
 
-def autotuner_config(router_url: str, vllm_url: str) -> Any:
-    """Production defaults except the time scale (every duration divided by SCALE)."""
+PRODUCTION_MARGIN_C = ThermalConfig().margin_c
+
+
+def autotuner_config(router_url: str, vllm_url: str, margin_c: float = PRODUCTION_MARGIN_C) -> Any:
+    """Production defaults except the time scale (every duration divided by SCALE) and,
+    if asked, the thermal guard's margin."""
     return parse_config({
         "router": {"url": router_url, "admin_key_env": ADMIN_KEY_ENV, "timeout_s": 1.0},
         "interval_s": 5 / SCALE,
         "targets": [{"backend": BACKEND, "vllm_url": vllm_url, "gpu_index": 0,
                      "ttft_target_s": BACKEND_TTFT_TARGET_S / SCALE, "min_limit": 2, "max_limit": 64,
                      "initial_limit": 16}],
-        "thermal": {"margin_c": 5, "max_temp_c": MAX_TEMP_C, "time_constant_s": 30 / SCALE},
+        "thermal": {"margin_c": margin_c, "max_temp_c": MAX_TEMP_C, "time_constant_s": 30 / SCALE},
         "control": {"cooldown_s": 15 / SCALE, "recommend_window_s": 3600 / SCALE, "queue_check_s": 1 / SCALE},
     })
 
 
-def autotuner(recommended: list[int | None]) -> Policy:
+def autotuner(recommended: list[int | None], margin_c: float = PRODUCTION_MARGIN_C) -> Policy:
     """The real Autotuner (probes, limit, actuator) with the fake NVML injected."""
     async def run(router_url: str, node: SimulatedNode, stop: asyncio.Event, caps: Caps) -> None:
-        tuner = Autotuner(autotuner_config(router_url, node.fake.url), nvml=node.nvml, admin_key=ADMIN_KEY,
-                          serve_http=False)
+        tuner = Autotuner(autotuner_config(router_url, node.fake.url, margin_c), nvml=node.nvml,
+                          admin_key=ADMIN_KEY, serve_http=False)
         await tuner.start()
         task = asyncio.create_task(tuner.run(stop))
         loop = asyncio.get_running_loop()
