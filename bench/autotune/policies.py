@@ -91,7 +91,7 @@ def autotuner_config(router_url: str, vllm_url: str, margin_c: float = PRODUCTIO
                      "ttft_target_s": BACKEND_TTFT_TARGET_S / SCALE, "min_limit": 2, "max_limit": 64,
                      "initial_limit": 16}],
         "thermal": {"margin_c": margin_c, "max_temp_c": MAX_TEMP_C, "time_constant_s": 30 / SCALE},
-        "control": {"cooldown_s": 15 / SCALE, "recommend_window_s": 3600 / SCALE, "queue_check_s": 1 / SCALE},
+        "control": {"cooldown_s": 15 / SCALE, "recommend_window_s": 3600 / SCALE, "gauge_check_s": 1 / SCALE},
     })
 
 

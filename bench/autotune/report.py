@@ -126,7 +126,8 @@ def print_comparison(cmp: Comparison, auto_run: Run) -> dict[str, float]:
         settle = settle_time(auto_run, start, end, cmp.near_best(i)) if i > 0 else None
         if i > 0:
             settles.append(math.inf if settle is None else settle)
-        ratio_run = _f(auto.goodput / ref.goodput if ref.goodput else math.nan)
+        # A cap that served next to nothing in a phase (fixed-20 under long prompts) has no ratio.
+        ratio_run = _f(auto.goodput / ref.goodput if ref.goodput >= 0.1 else math.nan)
         ratio_phase = _f(auto.goodput / pbs.goodput if pbs.goodput else math.nan)
         settled = "-" if i == 0 else ("never" if settle is None else f"{settle:.0f}")
         settled += "/" + ",".join(map(str, cmp.near_best(i))) if i else ""

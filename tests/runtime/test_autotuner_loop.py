@@ -296,7 +296,7 @@ def test_a_queue_on_a_full_kv_cache_is_cut_between_ticks(fake_vllm: FakeVllm) ->
 
     async def scenario() -> None:
         async with router(fake_vllm.url) as url:
-            cfg = config(url, fake_vllm.url, interval_s=0.6, control={"queue_check_s": 0.05})
+            cfg = config(url, fake_vllm.url, interval_s=0.6, control={"gauge_check_s": 0.05})
             tuner = Autotuner(cfg, nvml=FakeNvml([FakeGpu(temperature_c=50, slowdown_c=90)]), admin_key=ADMIN)
             await tuner.start()
             try:
@@ -306,7 +306,7 @@ def test_a_queue_on_a_full_kv_cache_is_cut_between_ticks(fake_vllm: FakeVllm) ->
                 assert metric(text, "swarm_autotuner_decisions_total", backend="gpu-a", reason="cut_queue") == 1
             finally:
                 await tuner.close()
-            off = config(url, fake_vllm.url, interval_s=0.6, control={"queue_check_s": 0})
+            off = config(url, fake_vllm.url, interval_s=0.6, control={"gauge_check_s": 0})
             tuner = Autotuner(off, nvml=FakeNvml([FakeGpu(temperature_c=50, slowdown_c=90)]), admin_key=ADMIN,
                               serve_http=False)
             await tuner.start()
@@ -319,7 +319,34 @@ def test_a_queue_on_a_full_kv_cache_is_cut_between_ticks(fake_vllm: FakeVllm) ->
     asyncio.run(scenario())
 
 
-def test_a_queue_check_as_slow_as_the_tick_is_refused() -> None:
-    expected = r"control.queue_check_s \(5\) must be 0 \(off\) or shorter than interval_s \(5\)"
+def test_lighter_prompts_start_a_slow_start_between_ticks(fake_vllm: FakeVllm) -> None:
+    fake_vllm.set_metrics_override(running=16, waiting=0, kv_cache_usage=0.8)  # 0.05 of the KV each
+
+    async def scenario() -> None:
+        async with router(fake_vllm.url) as url:
+            control = {"cooldown_s": 10, "smoothing_window": 1, "gauge_check_s": 0.05}  # growth up to 1.5x
+            cfg = config(url, fake_vllm.url, interval_s=0.6, control=control)
+            tuner = Autotuner(cfg, nvml=FakeNvml([FakeGpu(temperature_c=50, slowdown_c=90)]), admin_key=ADMIN)
+            await tuner.start()
+
+            async def lighter_after_the_first_tick() -> None:
+                while tuner.ticks < 1:
+                    await asyncio.sleep(0.01)
+                fake_vllm.set_metrics_override(kv_cache_usage=0.2)  # a quarter of the KV per sequence
+
+            try:
+                # No TTFT at either tick: only the check between them can grow.
+                await asyncio.gather(tuner.run(max_ticks=2), asyncio.wait_for(lighter_after_the_first_tick(), 5))
+                assert await router_limit(url) == 24
+                _, text = await scrape(tuner)
+                assert metric(text, "swarm_autotuner_decisions_total", backend="gpu-a", reason="grow") == 1
+            finally:
+                await tuner.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_gauge_check_as_slow_as_the_tick_is_refused() -> None:
+    expected = r"control.gauge_check_s \(5\) must be 0 \(off\) or shorter than interval_s \(5\)"
     with pytest.raises(ConfigError, match=expected):
-        parse_config({"targets": [{"backend": "gpu-a"}], "control": {"queue_check_s": 5}})
+        parse_config({"targets": [{"backend": "gpu-a"}], "control": {"gauge_check_s": 5}})

@@ -88,9 +88,11 @@ class ControlConfig(_Strict):
         default=0.8, gt=0, le=1, description="grow only if running+waiting >= limit * this"
     )
     smoothing_window: int = Field(default=3, ge=1, le=60, description="samples in the median filter")
-    queue_check_s: float = Field(
+    gauge_check_s: float = Field(
         default=1.0, ge=0, le=3600,
-        description="between ticks, cut at once when vLLM queues on a full KV cache (0: only at ticks)")
+        description="between ticks, read vLLM's gauges and the GPU this often: cut at once when vLLM "
+                    "queues on a full KV cache, take a slow start's first step on lighter prompts "
+                    "(0: only at ticks)")
     recommend_window_s: float = Field(default=3600.0, gt=0)
     recommend_round_to: int = Field(default=8, ge=1, le=256)
     recommend_percentile: float = Field(default=0.95, gt=0, le=1,
@@ -141,10 +143,11 @@ class AutotunerConfig(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _queue_check_between_ticks(self) -> AutotunerConfig:
-        check = self.control.queue_check_s  # the default only: a tick this frequent needs no checks
-        if "queue_check_s" in self.control.model_fields_set and check > 0 and check >= self.interval_s:
-            raise ValueError(f"control.queue_check_s ({check:g}) must be 0 (off) or shorter than "
+    def _gauge_checks_fit_between_ticks(self) -> AutotunerConfig:
+        # Only an explicit value is refused: the default simply never fires between ticks this frequent.
+        check = self.control.gauge_check_s
+        if "gauge_check_s" in self.control.model_fields_set and check > 0 and check >= self.interval_s:
+            raise ValueError(f"control.gauge_check_s ({check:g}) must be 0 (off) or shorter than "
                              f"interval_s ({self.interval_s:g})")
         return self
 

@@ -63,10 +63,14 @@ class TargetController:
             self.metrics.recommended.labels(self.backend).set(recommended)
         return decision
 
-    async def check_queue(self) -> Decision | None:
-        """Between ticks: vLLM's gauges only; a cut is enforced at once (see ``Limit.check_queue``)."""
+    async def check_gauges(self) -> Decision | None:
+        """Between ticks: vLLM's gauges and the GPU now; a decision is enforced at once (see
+        ``Limit.check_gauges``)."""
         gauges = await self.vllm.read_gauges()
-        decision = self.limit.check_queue(gauges) if gauges is not None else None
+        if gauges is None:
+            return None
+        gpu = self.gpu.read() if self.gpu is not None else None
+        decision = self.limit.check_gauges(Sample(vllm=gauges, gpu=gpu))
         if decision is not None:
             await self._enforce(decision)
         return decision

@@ -12,8 +12,9 @@ square root of ``target / ttft`` (half-way in log space, so a convex TTFT curve 
 over-cut), at most to ``min_cut_ratio``. A second cut needs evidence taken under the first:
 vLLM's in-flight count has come down to the new limit and one full interval has passed since
 (``hold_settling`` until then), or the cool-down has run out. The cool-down only gates growth.
-Between ticks, :meth:`GpuAwareLimit.check_queue` applies the queueing cut from vLLM's gauges
-alone when the queue stands on a full KV cache: no TTFT is needed to know the rest only waits.
+Between ticks, :meth:`GpuAwareLimit.check_gauges` acts on vLLM's gauges and the GPU alone: the
+queueing cut when the queue stands on a full KV cache (no TTFT is needed to know the rest only
+waits), and a slow start's first step when the prompts got lighter (below).
 
 Growth is the mirror image: by ``sqrt(grow_below * target / ttft)``, at most
 ``max_growth_ratio`` and at least ``increase``, only while the cap binds, the GPU is cool
@@ -25,7 +26,9 @@ far up: a slow start (TCP's name) grows by the whole ratio ``grow_below * target
 (TTFT is about flat far below the knee), at most ``max_growth_ratio``, forgets the knees of
 the old mix and is not held by the cool-down of its cuts. It ends at the first sign of a
 knee: TTFT 1.25x the lowest it has seen (HyStart's delay signal; ``hold_knee`` for that
-tick), band, pressure, heat or a cut.
+tick), band, pressure, heat or a cut. Lighter prompts are seen between ticks too: the first
+step is taken there, if vLLM has room, the cap binds and the GPU is cool, and the next tick's
+TTFT (an interval that began under the old mix) cannot end the slow start by a dead band alone.
 
 Thermal cuts are proportional too: a predicted overshoot of the guard line by less than
 ``hold_band_c`` costs one step, a larger one half a level cut (in log space), reaching the
@@ -116,6 +119,7 @@ class GpuAwareLimit:
         self._slow_start_ttft = math.inf  # the lowest TTFT seen by this slow start
         self._grown_from: tuple[int, float] | None = None  # (limit, time) of the last growth since a cut
         self._heat_knee: int | None = None  # the limit a thermal cut left; growth past it goes step by step
+        self._mixed_interval = False  # the interval the next tick judges began under the old prompt mix
         self._trend = TemperatureTrend(params.trend_window)
         self._last: Decision | None = None
 
@@ -136,10 +140,13 @@ class GpuAwareLimit:
         now = self._clock()
         if sample.gpu is not None:
             self._trend.add(now, sample.gpu.temperature_c)
-        return self._apply(*self._decide(sample, now), now).limit
+        decision = self._apply(*self._decide(sample, now), now)
+        self._mixed_interval = False
+        return decision.limit
 
-    def check_queue(self, gauges: VllmReading) -> Decision | None:
-        """Between ticks, from vLLM's gauges alone: a cut to what vLLM runs, or None.
+    def check_gauges(self, sample: Sample) -> Decision | None:
+        """Between ticks, from vLLM's gauges (no TTFT) and the GPU now: a queueing cut, a slow
+        start's first step, or None.
 
         vLLM queueing on a full KV cache while it runs fewer sequences than the limit is a
         breach no TTFT needs to confirm (a lighter limit would not have admitted the queue,
@@ -147,19 +154,29 @@ class GpuAwareLimit:
         the new, heavier mix. Unlike a TTFT cut it needs no settling: ``running`` under a full
         KV cache is measured now, whatever was admitted before, so it follows ``running``
         down as the old mix drains (never below it, never above the limit).
+
+        Lighter prompts are the mirror image: the tick would take the same blind first step
+        (the interval's TTFT is the old mix's), only later. It is taken here only if a tick
+        would grow on these readings: no queue, KV cache under its release line, the cap
+        binding, the GPU neither warm (now or one time constant ahead) nor power-saturated.
         """
+        gauges = sample.vllm
+        if gauges is None:
+            return None
         now = self._clock()
         running = math.floor(gauges.running)
-        if gauges.waiting < 1 or gauges.kv_cache_usage < self._p.kv_usage_max or running < 1 \
-                or running >= self._limit:
-            return None
-        return self._apply(running, Reason.CUT_QUEUE, now)
+        if gauges.waiting >= 1 and gauges.kv_cache_usage >= self._p.kv_usage_max and 1 <= running < self._limit:
+            return self._apply(running, Reason.CUT_QUEUE, now)
+        if self._lighter_prompts(gauges) and self._may_grow_between_ticks(gauges, sample.gpu, now):
+            self._note_prompt_mix(gauges, now)  # a slow start; the next tick's interval is a mixed one
+            return self._apply(self._grown(0.0, now), Reason.GROW, now)
+        return None
 
     def _apply(self, limit: int, reason: Reason, now: float) -> Decision:
         """Bound ``limit``, update every piece of state a decision of ``reason`` moves, record it."""
         previous = self._limit
         limit = min(max(limit, self._p.min_limit), self._p.max_limit)
-        if reason not in _KEEPS_SLOW_START and not (reason is Reason.HOLD_BAND and now == self._slow_start_at):
+        if reason not in _KEEPS_SLOW_START and not (reason is Reason.HOLD_BAND and self._mixed_interval):
             self._slow_start_at = None  # the knee (or the heat) is near; the shift's own mixed sample is not
         if reason is Reason.GROW:
             self._grown_from = (previous, now)
@@ -200,19 +217,38 @@ class GpuAwareLimit:
             self._pressure = False
             self._cut_from = None  # the knee the last cut found was the KV cache's: it has room now
 
-    def _note_prompt_mix(self, vllm: VllmReading, now: float) -> None:
-        """Slow start when each sequence takes less than half the KV cache it took a tick ago.
+    def _lighter_prompts(self, vllm: VllmReading) -> bool:
+        """Each sequence takes less than half the KV cache it took at the last tick."""
+        if vllm.running < 1 or vllm.kv_cache_usage <= 0 or self._kv_per_seq is None:
+            return False
+        return vllm.kv_cache_usage / vllm.running < self._kv_per_seq / 2
 
-        Lighter prompts: the knee is now well above the limit and every knee learnt so far
-        (TTFT's and the heat's) belongs to the old mix.
+    def _note_prompt_mix(self, vllm: VllmReading, now: float) -> None:
+        """Slow start on lighter prompts: the knee is now well above the limit and every knee
+        learnt so far (TTFT's and the heat's) belongs to the old mix.
         """
         if vllm.running < 1 or vllm.kv_cache_usage <= 0:
             return
-        per_seq = vllm.kv_cache_usage / vllm.running
-        if self._kv_per_seq is not None and per_seq < self._kv_per_seq / 2:
+        if self._lighter_prompts(vllm):
             self._slow_start_at, self._cut_from, self._heat_knee = now, None, None
             self._slow_start_ttft = math.inf
-        self._kv_per_seq = per_seq
+            self._mixed_interval = True
+        self._kv_per_seq = vllm.kv_cache_usage / vllm.running
+
+    def _may_grow_between_ticks(self, vllm: VllmReading, gpu: GpuReading | None, now: float) -> bool:
+        """The gates of a tick's growth that need no TTFT, on gauges read between ticks."""
+        p = self._p
+        if vllm.waiting >= 1 or vllm.kv_cache_usage >= p.kv_usage_max - p.kv_hysteresis:
+            return False
+        if vllm.running < p.busy_fraction * self._limit or self._limit >= p.max_limit:
+            return False
+        if gpu is None:
+            return True
+        decision, warm = self._thermal(gpu, now)
+        return decision is None and not warm and not self._power_saturated(gpu)
+
+    def _power_saturated(self, gpu: GpuReading) -> bool:
+        return gpu.power_throttle or (gpu.power_frac is not None and gpu.power_frac >= self._p.power_saturation)
 
     def _thermal_cut(self, cut: int, now: float) -> int:
         """``cut``, or deeper: half-way (in log space) back to where the last growth started if that
@@ -274,7 +310,7 @@ class GpuAwareLimit:
         """
         p = self._p
         goal = p.grow_below * p.ttft_target_s
-        if ttft <= 0 or now == self._slow_start_at:
+        if ttft <= 0 or self._mixed_interval:
             ratio = p.max_growth_ratio  # no TTFT, or the old mix's (the interval that saw the shift)
         elif self._slow_start_at is not None:
             self._slow_start_ttft = min(self._slow_start_ttft, ttft)
@@ -329,9 +365,7 @@ class GpuAwareLimit:
             return self._limit, Reason.HOLD_BAND
         if warm:
             return self._limit, Reason.HOLD_GPU_WARM
-        if gpu is not None and (
-            gpu.power_throttle or (gpu.power_frac is not None and gpu.power_frac >= p.power_saturation)
-        ):
+        if gpu is not None and self._power_saturated(gpu):
             return self._limit, Reason.HOLD_GPU_SATURATED
         if self._pressure:
             # vLLM queues or its KV cache is full: a higher cap only moves the queue inside.
@@ -340,7 +374,7 @@ class GpuAwareLimit:
             return self._limit, Reason.HOLD_IDLE
         if self._limit >= p.max_limit:
             return self._limit, Reason.HOLD_AT_MAX
-        if self._slow_start_at is not None and now != self._slow_start_at \
+        if self._slow_start_at is not None and not self._mixed_interval \
                 and vllm.ttft_s > _SLOW_START_RISE * self._slow_start_ttft:
             return self._limit, Reason.HOLD_KNEE  # TTFT started to climb: slow start ends here
         return self._grown(vllm.ttft_s, now), Reason.GROW

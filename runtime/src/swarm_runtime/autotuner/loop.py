@@ -137,16 +137,16 @@ class Autotuner:
         self.ticks += 1
         self._last_tick_at = time.monotonic()
 
-    async def check_queues(self) -> None:
-        """Every target's between-ticks queue check (one failing target spares the rest)."""
-        results = await asyncio.gather(*(c.check_queue() for c in self.controllers), return_exceptions=True)
+    async def check_gauges(self) -> None:
+        """Every target's between-ticks gauge check (one failing target spares the rest)."""
+        results = await asyncio.gather(*(c.check_gauges() for c in self.controllers), return_exceptions=True)
         for controller, result in zip(self.controllers, results, strict=True):
             if isinstance(result, BaseException):
-                log.error("backend %s: queue check failed: %r", controller.backend, result)
+                log.error("backend %s: gauge check failed: %r", controller.backend, result)
 
     async def run(self, stop: asyncio.Event | None = None, max_ticks: int | None = None) -> None:
         """Tick every ``interval_s`` until ``stop`` is set or ``max_ticks`` ticks ran; between
-        ticks, check vLLM's queues every ``control.queue_check_s`` (0: never)."""
+        ticks, check vLLM's gauges and the GPU every ``control.gauge_check_s`` (0: never)."""
         stop = stop or asyncio.Event()
         interval = self.config.interval_s
         next_at = time.monotonic()
@@ -159,7 +159,7 @@ class Autotuner:
                 await self._between_ticks(next_at, stop)
 
     async def _between_ticks(self, next_at: float, stop: asyncio.Event) -> None:
-        step = self.config.control.queue_check_s
+        step = self.config.control.gauge_check_s
         while not stop.is_set():
             delay = next_at - time.monotonic()
             if delay <= 0:
@@ -168,7 +168,7 @@ class Autotuner:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)
             if step > 0 and not stop.is_set() and next_at - time.monotonic() > 0:
-                await self.check_queues()
+                await self.check_gauges()
 
     async def close(self) -> None:
         if self._runner is not None:

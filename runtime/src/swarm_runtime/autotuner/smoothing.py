@@ -26,7 +26,8 @@ _STALE_AFTER = frozenset({Reason.GROW, Reason.HOLD_SETTLING})
 
 
 class MedianFiltered:
-    """Feed the wrapped limit the running median of TTFT and KV usage over ``window`` samples.
+    """Feed the wrapped limit the running median of TTFT and of the KV cache each sequence holds
+    (times the sequences running now, as KV usage) over ``window`` samples.
 
     A lone outlier in a window of 3 cannot trigger a cut or a growth step on its own; a
     sustained change gets through after ``window // 2`` extra samples, at once if vLLM
@@ -60,11 +61,10 @@ class MedianFiltered:
     def inner(self) -> Limit:
         return self._inner
 
-    def check_queue(self, gauges: VllmReading) -> Decision | None:
-        """Gauges pass through unfiltered (a full KV cache and a queue are not noise)."""
-        decision = self._inner.check_queue(gauges)
-        if decision is not None:
-            self._ttft.clear()  # its samples describe the limit the cut left behind
+    def check_gauges(self, sample: Sample) -> Decision | None:
+        """Gauges pass through unfiltered (a full KV cache, a queue, a lighter mix are not noise)."""
+        decision = self._inner.check_gauges(sample)
+        self._forget_stale_ttft(decision)
         return decision
 
     def update(self, sample: Sample) -> int:
@@ -86,9 +86,20 @@ class MedianFiltered:
         ttft = statistics.median(self._ttft) if vllm.ttft_s is not None and self._ttft else None
         if ttft is not None and vllm.ttft_s is not None and vllm.waiting >= 1:
             ttft = max(ttft, vllm.ttft_s)  # queueing inside vLLM explains the breach
-        smoothed = replace(vllm, ttft_s=ttft, kv_cache_usage=statistics.median(self._kv))
+        smoothed = replace(vllm, ttft_s=ttft, kv_cache_usage=self._smoothed_kv(vllm))
         limit = self._inner.update(replace(sample, vllm=smoothed))
-        decision = self._inner.last_decision
+        self._forget_stale_ttft(self._inner.last_decision)
+        return limit
+
+    def _smoothed_kv(self, vllm: VllmReading) -> float:
+        """KV usage is the KV each sequence holds times how many run: the median is taken of the
+        first and the count kept, so the KV per sequence the limit derives (its prompt-mix
+        signal) is a median too, not the median of one count over another tick's count."""
+        if vllm.running >= 1 and self._kv_per_seq:
+            return min(1.0, statistics.median(self._kv_per_seq) * vllm.running)
+        return statistics.median(self._kv)
+
+    def _forget_stale_ttft(self, decision: Decision | None) -> None:
+        """After a cut or a growth step the TTFT samples so far describe a limit that is gone."""
         if decision is not None and (decision.reason.is_cut or decision.reason in _STALE_AFTER):
             self._ttft.clear()
-        return limit

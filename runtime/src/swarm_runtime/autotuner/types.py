@@ -97,6 +97,6 @@ class Limit(Protocol):
 
     def update(self, sample: Sample) -> int: ...
 
-    def check_queue(self, gauges: VllmReading) -> Decision | None:
-        """Between ticks: a cut from vLLM's gauges alone (``ttft_s`` None), or None."""
+    def check_gauges(self, sample: Sample) -> Decision | None:
+        """Between ticks, from vLLM's gauges (``ttft_s`` None) and the GPU: a decision, or None."""
         ...
