@@ -43,7 +43,9 @@ from autotune.sim import SCALE, SimulatedNode
 
 
 async def sweep(scenario: Scenario, node: SimulatedNode, router_url: str, seed: int,
-                with_seeds_rule: bool, margin_c: float) -> dict[str, float]:
+                with_seeds_rule: bool, margin_c: float, tuner_runs: int) -> dict[str, float]:
+    """Every policy once, the tuner ``tuner_runs`` times; the scenario's ratios, each the mean over
+    the tuner's runs (``*_min``: the worst run's)."""
     print(f"\n[{scenario.name}] " + " -> ".join(f"{p.name} {p.duration_s:g}s" for p in scenario.phases)
           + f" after a {scenario.warmup.duration_s:g}s warm-up; {scenario.arrival_rate:g} req/s offered")
     print("  policy      " + "  ".join(f"{p.name[:6]:>6} {'cap':>5} {'maxC':>5}" for p in scenario.phases))
@@ -52,22 +54,37 @@ async def sweep(scenario: Scenario, node: SimulatedNode, router_url: str, seed: 
     if with_seeds_rule:
         policies.append(("seeds-rule", seeds_rule))
     recommended: list[int | None] = []
-    policies.append(("autotuner", autotuner(recommended, margin_c)))
-    auto: tuple[Run, list[PhaseStats]] | None = None
+    tuner_names = ["autotuner"] + [f"autotuner#{k}" for k in range(2, tuner_runs + 1)]
+    policies += [(name, autotuner(recommended, margin_c)) for name in tuner_names]
+    autos: list[tuple[Run, list[PhaseStats]]] = []
     for name, policy in policies:
         run = await run_policy(name, policy, scenario, node, router_url, seed)
         stats = phase_stats(run, scenario)
         print_run(run, stats)
         if name.startswith("fixed-"):
             fixed_stats[int(name.removeprefix("fixed-"))] = stats
-        elif name == "autotuner":
-            run.recommended = recommended[0] if recommended else None
-            auto = (run, stats)
-    assert auto is not None
-    return print_comparison(Comparison(scenario, auto[1], fixed_stats), auto[0])
+        elif name in tuner_names:
+            run.recommended = recommended[-1] if recommended else None
+            autos.append((run, stats))
+    results = []
+    for run, stats in autos:
+        if len(autos) > 1:
+            print(f"[{scenario.name}] {run.policy}:")
+        results.append(print_comparison(Comparison(scenario, stats, fixed_stats), run))
+    if len(results) == 1:
+        return results[0]
+    merged = {key: sum(r[key] for r in results) / len(results) for key in results[0]}
+    merged["ratio_to_best_fixed_min"] = min(r["ratio_to_best_fixed"] for r in results)
+    merged["max_settle_s"] = max(r["max_settle_s"] for r in results)
+    merged["min_margin_c"] = min(r["min_margin_c"] for r in results)
+    ratios = " ".join(f"{r['ratio_to_best_fixed']:.3f}" for r in results)
+    print(f"[{scenario.name}] the tuner's {len(results)} runs against the best fixed cap: {ratios}; "
+          f"mean {merged['ratio_to_best_fixed']:.3f}")
+    return merged
 
 
-async def main_async(seed: int, quick: bool, only: str | None, real_buckets: bool, margin_c: float) -> int:
+async def main_async(seed: int, quick: bool, only: str | None, real_buckets: bool, margin_c: float,
+                     tuner_runs: int) -> int:
     node = SimulatedNode(seed, real_buckets)
     node.fake.start()
     workdir = Path(tempfile.mkdtemp(prefix="autotune-bench-"))
@@ -80,10 +97,11 @@ async def main_async(seed: int, quick: bool, only: str | None, real_buckets: boo
         results = {}
         if only in (None, "stationary"):
             results["stationary"] = await sweep(stationary(quick), node, router_url, seed, with_seeds_rule=True,
-                                                margin_c=margin_c)
+                                                margin_c=margin_c, tuner_runs=tuner_runs)
         if only in (None, "phases"):
             results["phases"] = await sweep(phase_changing(quick), node, router_url, seed + 1,
-                                            with_seeds_rule=False, margin_c=margin_c)
+                                            with_seeds_rule=False, margin_c=margin_c,
+                                            tuner_runs=tuner_runs)
     finally:
         if proc is not None:
             stop_process(proc)
@@ -92,10 +110,12 @@ async def main_async(seed: int, quick: bool, only: str | None, real_buckets: boo
     print(f"\nwall time {time.monotonic() - started:.0f}s")
     parts = []
     if "stationary" in results:
-        parts.append(f"stationary_ratio={results['stationary']['ratio_to_best_fixed']:.2f}")
+        parts.append(f"stationary_ratio={results['stationary']['ratio_to_best_fixed']:.3f}")
     if "phases" in results:
         r = results["phases"]
-        parts += [f"phases_ratio={r['ratio_to_best_fixed']:.2f}", f"phases_oracle_ratio={r['oracle_ratio']:.2f}",
+        if "ratio_to_best_fixed_min" in r:
+            parts.append(f"phases_ratio_min={r['ratio_to_best_fixed_min']:.3f}")
+        parts += [f"phases_ratio={r['ratio_to_best_fixed']:.3f}", f"phases_oracle_ratio={r['oracle_ratio']:.3f}",
                   f"max_settle_s={r['max_settle_s']:.0f}", f"min_margin_c={r['min_margin_c']:.1f}"]
     print(" ".join(parts))
     return 0
@@ -111,8 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--margin-c", type=float, default=PRODUCTION_MARGIN_C,
                         help="the tuner's thermal.margin_c (default: production's); the sweep counts a fixed "
                              f"cap only if it stayed {MARGIN_GOAL_C:g} C under the slowdown threshold")
+    parser.add_argument("--tuner-runs", type=int, default=1,
+                        help="run the tuner this many times against one sweep: its spread, and ratios "
+                             "averaged over the runs (default 1)")
     args = parser.parse_args(argv)
-    run = main_async(args.seed, args.quick, args.scenario, args.real_buckets, args.margin_c)
+    if not 1 <= args.tuner_runs <= 20:
+        parser.error(f"--tuner-runs must be between 1 and 20, got {args.tuner_runs}")
+    run = main_async(args.seed, args.quick, args.scenario, args.real_buckets, args.margin_c, args.tuner_runs)
     try:
         import uvloop
     except ImportError:

@@ -143,7 +143,7 @@ def print_comparison(cmp: Comparison, auto_run: Run) -> dict[str, float]:
         "max_settle_s": max(settles, default=0.0),
         "min_margin_c": min(s.margin_c for s in cmp.auto),
     }
-    print(f"  total: auto {total:.2f} req/s = {ratios['ratio_to_best_fixed']:.2f}x fixed-{best} "
+    print(f"  total: auto {total:.2f} req/s = {ratios['ratio_to_best_fixed']:.3f}x fixed-{best} "
           f"({ratios['ratio_to_best_fixed_any']:.2f}x fixed-{best_any}); per-phase oracle "
           f"{cmp.oracle():.2f} = {ratios['oracle_ratio']:.2f}x; recommended max_num_seqs="
           f"{auto_run.recommended}")

@@ -95,7 +95,7 @@ class MedianFiltered:
         """KV usage is the KV each sequence holds times how many run: the median is taken of the
         first and the count kept, so the KV per sequence the limit derives (its prompt-mix
         signal) is a median too, not the median of one count over another tick's count."""
-        if vllm.running >= 1 and self._kv_per_seq:
+        if vllm.running >= 1 and vllm.kv_cache_usage > 0 and self._kv_per_seq:
             return min(1.0, statistics.median(self._kv_per_seq) * vllm.running)
         return statistics.median(self._kv)
 
