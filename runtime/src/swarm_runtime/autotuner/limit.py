@@ -115,7 +115,7 @@ class GpuAwareLimit:
         self._pressure = False  # vLLM queueing or KV cache full; latched with hysteresis
         self._cut_from: int | None = None  # the limit the last cut came down from
         self._kv_per_seq: float | None = None  # KV usage per running sequence at the last sample
-        self._slow_start_at: float | None = None  # when lighter prompts were seen; None: no slow start
+        self._slow_start = False  # lighter prompts were seen and no knee since
         self._slow_start_ttft = math.inf  # the lowest TTFT seen by this slow start
         self._grown_from: tuple[int, float] | None = None  # (limit, time) of the last growth since a cut
         self._heat_knee: int | None = None  # the limit a thermal cut left; growth past it goes step by step
@@ -168,7 +168,7 @@ class GpuAwareLimit:
         if gauges.waiting >= 1 and gauges.kv_cache_usage >= self._p.kv_usage_max and 1 <= running < self._limit:
             return self._apply(running, Reason.CUT_QUEUE, now)
         if self._lighter_prompts(gauges) and self._may_grow_between_ticks(gauges, sample.gpu, now):
-            self._note_prompt_mix(gauges, now)  # a slow start; the next tick's interval is a mixed one
+            self._note_prompt_mix(gauges)  # a slow start; the next tick's interval is a mixed one
             return self._apply(self._grown(0.0, now), Reason.GROW, now)
         return None
 
@@ -177,7 +177,7 @@ class GpuAwareLimit:
         previous = self._limit
         limit = min(max(limit, self._p.min_limit), self._p.max_limit)
         if reason not in _KEEPS_SLOW_START and not (reason is Reason.HOLD_BAND and self._mixed_interval):
-            self._slow_start_at = None  # the knee (or the heat) is near; the shift's own mixed sample is not
+            self._slow_start = False  # the knee (or the heat) is near; the shift's own mixed sample is not
         if reason is Reason.GROW:
             self._grown_from = (previous, now)
         if reason.is_cut:
@@ -223,14 +223,14 @@ class GpuAwareLimit:
             return False
         return vllm.kv_cache_usage / vllm.running < self._kv_per_seq / 2
 
-    def _note_prompt_mix(self, vllm: VllmReading, now: float) -> None:
+    def _note_prompt_mix(self, vllm: VllmReading) -> None:
         """Slow start on lighter prompts: the knee is now well above the limit and every knee
         learnt so far (TTFT's and the heat's) belongs to the old mix.
         """
         if vllm.running < 1 or vllm.kv_cache_usage <= 0:
             return
         if self._lighter_prompts(vllm):
-            self._slow_start_at, self._cut_from, self._heat_knee = now, None, None
+            self._slow_start, self._cut_from, self._heat_knee = True, None, None
             self._slow_start_ttft = math.inf
             self._mixed_interval = True
         self._kv_per_seq = vllm.kv_cache_usage / vllm.running
@@ -312,7 +312,7 @@ class GpuAwareLimit:
         goal = p.grow_below * p.ttft_target_s
         if ttft <= 0 or self._mixed_interval:
             ratio = p.max_growth_ratio  # no TTFT, or the old mix's (the interval that saw the shift)
-        elif self._slow_start_at is not None:
+        elif self._slow_start:
             self._slow_start_ttft = min(self._slow_start_ttft, ttft)
             ratio = min(p.max_growth_ratio, goal / ttft)  # TTFT is about flat far below the knee
         else:
@@ -346,7 +346,7 @@ class GpuAwareLimit:
             # Nothing to judge by: fall back to the last limit known to meet the target.
             return min(self._limit, self._safe_limit), Reason.HOLD_VLLM_DOWN
         self._update_pressure(vllm)
-        self._note_prompt_mix(vllm, now)
+        self._note_prompt_mix(vllm)
         self._note_settled(vllm, now)
 
         if self._breached(vllm):
@@ -356,7 +356,7 @@ class GpuAwareLimit:
 
         if vllm.ttft_s is not None:
             self._safe_limit = self._limit
-        if self._since_cut(now) < p.cooldown_s and self._slow_start_at is None:
+        if self._since_cut(now) < p.cooldown_s and not self._slow_start:
             # A slow start began after the cut: the cut was the old mix's, and so is its cool-down.
             return self._limit, Reason.HOLD_COOLDOWN
         if vllm.ttft_s is None:
@@ -374,7 +374,7 @@ class GpuAwareLimit:
             return self._limit, Reason.HOLD_IDLE
         if self._limit >= p.max_limit:
             return self._limit, Reason.HOLD_AT_MAX
-        if self._slow_start_at is not None and not self._mixed_interval \
+        if self._slow_start and not self._mixed_interval \
                 and vllm.ttft_s > _SLOW_START_RISE * self._slow_start_ttft:
             return self._limit, Reason.HOLD_KNEE  # TTFT started to climb: slow start ends here
         return self._grown(vllm.ttft_s, now), Reason.GROW
