@@ -4,11 +4,14 @@ No HTTP, no CPU noise: a policy change can be judged in seconds before the real-
 swarm-router's strategy runs with its real estimator (virtual clock, scrapes every
 ``scrape_s``); ``oracle`` is the same greedy choice made from the engines' exact state (each
 candidate's engine copied and run forward until this request's first token): the ceiling of
-any TTFT predictor; ``jsq`` is join-shortest-queue on the router's own in-flight counts (what
-``power_of_two`` does with two backends), ``rr`` is round-robin.
+any TTFT predictor; ``clairvoyant`` and ``sampled`` look ahead (``lookahead.py``): the first
+knows the schedule's next arrivals, the second only their distribution; ``jsq`` is
+join-shortest-queue on the router's own in-flight counts (what ``power_of_two`` does with two
+backends), ``rr`` is round-robin. Ratios are printed against the better of ``jsq`` and ``rr``
+with the live bench's goals.
 
-    python -m routing.offline --load 0.8 --seed 1 --seconds 300   (from bench/)
-    python -m routing.offline --load 0.95 --seed 2 --seconds 35 --from 5   (the bench's window)
+    python -m routing.offline --load 0.8 --seeds 1 --seconds 300   (from bench/)
+    python -m routing.offline --load 0.8,0.95 --seeds 1-6 --seconds 35 --from 5   (the bench's window)
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from swarm_runtime.router.routing import RequestKey, make_load_strategy
 from swarm_runtime.vllm_metrics import VllmMetrics
 
 from .engine import Engine, EngineSpec, Seq
-from .report import quantile
+from .load import Result
+from .lookahead import COSTS, exact_ttft, rollout_choice, sampled_futures
+from .report import Summary, goals_met, ratio_table, ratios, summarize
 from .workload import combined_capacity, schedule
 
 __all__ = ["race"]
@@ -50,24 +55,18 @@ class _Backend(EstimatedLoad):
         self.salt = zlib.crc32(self.name.encode())
 
 
-def _exact_ttft(b: _Backend, prompt_tokens: int, now: float) -> float:
-    """This request's TTFT on ``b``, running a copy of its engine forward (no later arrivals)."""
-    engine = b.engine.fork()
-    mine = Seq(prompt_tokens, 1)
-    engine.add(mine)
-    elapsed = 0.0
-    if b.busy_until is not None:  # first the step under way
-        elapsed = b.busy_until - now
-        engine.finish()
-    while mine.emitted == 0:
-        elapsed += engine.plan()
-        engine.finish()
-    return elapsed
+@dataclass(frozen=True)
+class Lookahead:
+    """How ``clairvoyant`` and ``sampled`` look ahead: window, cost of a TTFT, sampled futures per decision."""
+
+    horizon_s: float = 3.0
+    cost: str = "square"
+    samples: int = 16
 
 
 def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed: int,
-         scrape_s: float = 0.5) -> tuple[list[float], list[str]]:
-    """TTFTs (in arrival order) and the backend each request went to."""
+         scrape_s: float = 0.5, look: Lookahead = Lookahead()) -> list[Result]:
+    """Every request of the schedule as a client would have seen it, in arrival order."""
     now = 0.0
     clock: Callable[[], float] = lambda: now  # noqa: E731 -- the estimators read the loop's virtual time
     backends = [_Backend(f"b{i}-x{s:g}", Engine(EngineSpec(slowdown=s)), LoadEstimator(clock))
@@ -77,7 +76,9 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     strategy = make_load_strategy(2)
     rng = random.Random(seed)
     ttft = [-1.0] * len(plan)
+    e2e = [-1.0] * len(plan)
     where = [""] * len(plan)
+    cost = COSTS[look.cost]
     events: list[tuple[float, int, str, int]] = []
     tie = itertools.count()
     for i, req in enumerate(plan):
@@ -93,8 +94,6 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
         else:
             b.busy_until = None
 
-    held: list[int] = []
-
     def send(b: _Backend, idx: int) -> None:
         req = plan[idx]
         where[idx] = b.name
@@ -107,45 +106,47 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
                 ttft[i] = now - plan[i].at
                 b.est.first_token(i + 1, now - t0)
             if last:
+                e2e[i] = now - plan[i].at
                 b.in_flight -= 1
                 b.est.finished(i + 1)
-                released[0] = True
 
         b.engine.add(Seq(req.prompt_tokens, req.output_tokens, on_token=on_token))
         if b.busy_until is None:
             step(b)
 
-    def dispatch() -> None:
-        for idx in list(held):
-            req = plan[idx]
+    def choose(idx: int) -> _Backend:
+        req = plan[idx]
+        if policy == "swarm":
             key = RequestKey(req.tag if AFFINITY else None, idx + 1, req.prompt_tokens, req.output_tokens)
-            if policy == "swarm":
-                chosen = strategy(backends, key)
-                assert isinstance(chosen, _Backend)
-            elif policy == "oracle":
-                chosen = min(backends, key=lambda b: _exact_ttft(b, req.prompt_tokens, now))
-            elif policy == "jsq":
-                low = min(b.in_flight for b in backends)
-                chosen = rng.choice([b for b in backends if b.in_flight == low])
+            chosen = strategy(backends, key)
+            assert isinstance(chosen, _Backend)
+            return chosen
+        if policy == "oracle":
+            return min(backends, key=lambda b: exact_ttft(b.engine, b.busy_until, req.prompt_tokens, now))
+        if policy in ("clairvoyant", "sampled"):
+            if policy == "clairvoyant":
+                futures = [[(r.at, r.prompt_tokens, r.output_tokens)
+                            for r in itertools.takewhile(lambda r: r.at < now + look.horizon_s, plan[idx + 1:])]]
             else:
-                chosen = backends[idx % len(backends)]
-            held.remove(idx)
-            send(chosen, idx)
+                futures = sampled_futures(rng, load * total, now, look.horizon_s, look.samples)
+            states = [(b.engine, b.busy_until) for b in backends]
+            return backends[rollout_choice(states, now, (now, req.prompt_tokens, req.output_tokens), futures, cost)]
+        if policy == "jsq":
+            low = min(b.in_flight for b in backends)
+            return rng.choice([b for b in backends if b.in_flight == low])
+        if policy == "rr":
+            return backends[idx % len(backends)]
+        raise ValueError(f"unknown policy {policy!r}")
 
-    released = [False]
     while events:
         now, _, kind, idx = heapq.heappop(events)
         if kind == "arrive":
-            held.append(idx)
-            dispatch()
+            send(choose(idx), idx)
         elif kind == "step":
             b = backends[idx]
-            released[0] = False
             b.engine.finish()
             if b.busy_until is not None and b.busy_until <= now:
                 step(b)
-            if released[0] and held:
-                dispatch()
         else:
             for b in backends:
                 e = b.engine
@@ -155,26 +156,49 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
                 b.est.scraped(m, b.in_flight, now)
             if now < last_arrival or any(b.engine.busy() for b in backends):
                 heapq.heappush(events, (now + scrape_s, next(tie), "scrape", -1))
-    return ttft, where
+    return [Result(req.at, req.prompt_tokens, ttft[i], e2e[i], where[i], ttft[i] >= 0) for i, req in enumerate(plan)]
+
+
+PEERS = ("jsq", "rr")  # the offline stand-ins for vllm-router's power_of_two and round_robin
+
+
+def _seeds(text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--load", type=float, default=0.8)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--load", default="0.8", help="comma-separated fractions of combined capacity")
+    parser.add_argument("--seeds", type=_seeds, default=[1], help="N or N-M")
     parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--from", dest="start", type=float, default=0.0, help="count requests sent from here on")
-    parser.add_argument("--policies", default="swarm,oracle,jsq,rr")
+    parser.add_argument("--policies", default="swarm,oracle")
+    parser.add_argument("--horizon", type=float, default=Lookahead.horizon_s, help="look-ahead window, seconds")
+    parser.add_argument("--cost", choices=sorted(COSTS), default=Lookahead.cost, help="look-ahead cost of a TTFT")
+    parser.add_argument("--samples", type=int, default=Lookahead.samples, help="sampled futures per decision")
     args = parser.parse_args()
-    total, _ = combined_capacity([EngineSpec(slowdown=s) for s in (1.0, 2.5)])
-    kept = [i for i, r in enumerate(schedule(args.load * total, args.seconds, args.seed)) if r.at >= args.start]
-    for policy in args.policies.split(","):
-        ttfts, places = race(policy, [1.0, 2.5], args.load, args.seconds, args.seed)
-        ttft = [ttfts[i] for i in kept]
-        slow = sum(places[i].endswith("x2.5") for i in kept) / len(kept)
-        print(f"{policy:<6} p50 {quantile(ttft, 0.5) * 1e3:7.0f}  p95 {quantile(ttft, 0.95) * 1e3:7.0f}  "
-              f"p99 {quantile(ttft, 0.99) * 1e3:7.0f} ms  goodput {sum(t <= 1.0 for t in ttft) / len(ttft):6.1%}  "
-              f"slow {slow:.0%}")
+    look = Lookahead(args.horizon, args.cost, args.samples)
+    specs = [EngineSpec(slowdown=s) for s in (1.0, 2.5)]
+    total, each = combined_capacity(specs)
+    rows: dict[str, list[tuple[float, int, str, dict[str, float]]]] = {}
+    for load in (float(x) for x in args.load.split(",")):
+        for seed in args.seeds:
+            runs: dict[str, Summary] = {}
+            for policy in (*args.policies.split(","), *PEERS):
+                results = race(policy, [1.0, 2.5], load, args.seconds, seed, look=look)
+                runs[policy] = s = summarize(results, "x2.5", args.start, args.seconds)
+                print(f"{load:4.0%} seed {seed}  {policy:<12} p50 {s.ttft_p50 * 1e3:6.0f}  "
+                      f"p95 {s.ttft_p95 * 1e3:6.0f}  p99 {s.ttft_p99 * 1e3:6.0f} ms  goodput {s.goodput:6.1%}  "
+                      f"slow {s.slow_share:.0%}", flush=True)
+            peers = {name: runs[name] for name in PEERS}
+            for policy in args.policies.split(","):
+                rows.setdefault(policy, []).append((load, seed, "jsq/rr", ratios(runs[policy], peers, each[1] / total,
+                                                                                   per_metric=False)))
+    for policy, table in rows.items():
+        met = sum(goals_met(load, r) for load, _, _, r in table)
+        print(f"\n{policy}: goals met in {met} of {len(table)} cells")
+        print("\n".join(ratio_table(table)))
 
 
 if __name__ == "__main__":
