@@ -160,6 +160,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
 
 
 PEERS = ("jsq", "rr")  # the offline stand-ins for vllm-router's power_of_two and round_robin
+POLICIES = ("swarm", "oracle", "clairvoyant", "sampled", *PEERS)
 
 
 def _seeds(text: str) -> list[int]:
@@ -178,6 +179,9 @@ def main() -> None:
     parser.add_argument("--cost", choices=sorted(COSTS), default=Lookahead.cost, help="look-ahead cost of a TTFT")
     parser.add_argument("--samples", type=int, default=Lookahead.samples, help="sampled futures per decision")
     args = parser.parse_args()
+    policies = args.policies.split(",")
+    if unknown := [p for p in policies if p not in POLICIES]:
+        parser.error(f"--policies: unknown {', '.join(unknown)} (known: {', '.join(POLICIES)})")
     look = Lookahead(args.horizon, args.cost, args.samples)
     specs = [EngineSpec(slowdown=s) for s in (1.0, 2.5)]
     total, each = combined_capacity(specs)
@@ -185,14 +189,14 @@ def main() -> None:
     for load in (float(x) for x in args.load.split(",")):
         for seed in args.seeds:
             runs: dict[str, Summary] = {}
-            for policy in (*args.policies.split(","), *PEERS):
+            for policy in (*policies, *PEERS):
                 results = race(policy, [1.0, 2.5], load, args.seconds, seed, look=look)
                 runs[policy] = s = summarize(results, "x2.5", args.start, args.seconds)
                 print(f"{load:4.0%} seed {seed}  {policy:<12} p50 {s.ttft_p50 * 1e3:6.0f}  "
                       f"p95 {s.ttft_p95 * 1e3:6.0f}  p99 {s.ttft_p99 * 1e3:6.0f} ms  goodput {s.goodput:6.1%}  "
                       f"slow {s.slow_share:.0%}", flush=True)
             peers = {name: runs[name] for name in PEERS}
-            for policy in args.policies.split(","):
+            for policy in policies:
                 rows.setdefault(policy, []).append((load, seed, "jsq/rr", ratios(runs[policy], peers, each[1] / total,
                                                                                    per_metric=False)))
     for policy, table in rows.items():
