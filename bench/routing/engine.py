@@ -2,7 +2,9 @@
 
 Modelled on vLLM V1's scheduler: at most ``max_num_seqs`` sequences run; every step first
 gives each decoding sequence one token, then spends what is left of the
-``max_batched_tokens`` budget on prompt chunks in arrival order (chunked prefill). A step
+``max_batched_tokens`` budget on prompt chunks in arrival order (chunked prefill). Waiting
+sequences are admitted first come, first served, or with ``priority`` (vLLM's
+``--scheduling-policy priority``) lowest priority value first, ties by arrival. A step
 takes ``slowdown × (base + per_seq × sequences + per_prefill_token × prompt tokens)``; a
 sequence whose prompt finishes in a step emits its first token at the step's end. The HTTP
 server (``server.py``) drives it in real time; :func:`capacity` drives it in virtual time.
@@ -15,7 +17,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Engine", "EngineSpec", "Seq", "capacity"]
+__all__ = ["PRIORITIES", "Engine", "EngineSpec", "Seq", "capacity"]
+
+LONG_PROMPT = 500  # tokens: the workload's short prompts are under this, its long ones over
+
+# what a router could put in each request's ``priority`` field, from the prompt's size
+PRIORITIES: dict[str, Callable[[int], int]] = {
+    "short-first": lambda prompt_tokens: int(prompt_tokens >= LONG_PROMPT),
+    "long-first": lambda prompt_tokens: int(prompt_tokens < LONG_PROMPT),
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class EngineSpec:
     prefill_per_token_s: float = 0.00004
     max_num_seqs: int = 8
     max_batched_tokens: int = 512
+    priority: Callable[[int], int] | None = None  # prompt tokens -> priority; None: first come, first served
 
 
 @dataclass(eq=False)
@@ -53,6 +64,13 @@ class Engine:
     _chunks: list[tuple[Seq, int]] = field(default_factory=list)
 
     def add(self, seq: Seq) -> None:
+        rank = self.spec.priority
+        if rank is not None:
+            mine = rank(seq.prompt_tokens)
+            for k, other in enumerate(self.waiting):
+                if rank(other.prompt_tokens) > mine:
+                    self.waiting.insert(k, seq)
+                    return
         self.waiting.append(seq)
 
     def fork(self) -> Engine:

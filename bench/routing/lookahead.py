@@ -7,6 +7,10 @@ future costs least (``cost`` of every TTFT in the window, e.g. their squares to 
 tail). Fed the schedule's real next arrivals it is clairvoyant: no router can know them, so
 it bounds what any router could reach. Fed futures sampled from the workload's own
 distribution it is what a router that knows the traffic's statistics exactly could do.
+
+Late binding gets some of that knowledge honestly: once every engine is full, requests wait in
+the router, and when one has room :func:`joint_release` picks which waiting request goes where,
+by the same rollout over the requests still waiting.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from collections.abc import Callable
 from .engine import Engine, Seq
 from .workload import request_size
 
-__all__ = ["COSTS", "Arrival", "EngineState", "exact_ttft", "rollout_choice", "sampled_futures"]
+__all__ = ["COSTS", "Arrival", "EngineState", "exact_ttft", "joint_release", "rollout_choice", "sampled_futures"]
 
-Arrival = tuple[float, int, int]  # (at, prompt tokens, output tokens)
+Arrival = tuple[float, int, int]  # (at, prompt tokens, output tokens); TTFT counts from ``at``
+JOINT_CANDIDATES = 6  # joint_release weighs the first this many waiting requests
 EngineState = tuple[Engine, float | None]  # an engine and when its step under way ends (None: idle)
 
 COSTS: dict[str, Callable[[float], float]] = {
@@ -47,7 +52,8 @@ def exact_ttft(engine: Engine, busy_until: float | None, prompt_tokens: int, now
 
 def _rollout_cost(states: list[EngineState], now: float, first: Arrival, target: int, future: list[Arrival],
                   cost: Callable[[float], float]) -> float:
-    """``first`` on backend ``target``, ``future`` routed greedily: the summed cost of all their TTFTs."""
+    """``first`` on backend ``target``, ``future`` routed greedily (those that arrived already: now, in
+    order): the summed cost of all their TTFTs."""
     engines = [engine.fork() for engine, _ in states]
     busy = [until for _, until in states]
     events: list[tuple[float, int, str, int]] = []
@@ -73,7 +79,7 @@ def _rollout_cost(states: list[EngineState], now: float, first: Arrival, target:
             heapq.heappush(events, (until, next(tie), "step", i))
     admit(target, first)
     for k, arrival in enumerate(future):
-        heapq.heappush(events, (arrival[0], next(tie), "arrive", k))
+        heapq.heappush(events, (max(arrival[0], now), next(tie), "arrive", k))
     while len(ttfts) <= len(future):  # every engine step emits or prefills, so this ends
         clock, _, kind, i = heapq.heappop(events)
         if kind == "arrive":
@@ -91,6 +97,22 @@ def rollout_choice(states: list[EngineState], now: float, first: Arrival, future
     totals = [sum(_rollout_cost(states, now, first, b, future, cost) for future in futures)
               for b in range(len(states))]
     return min(range(len(states)), key=totals.__getitem__)
+
+
+def joint_release(states: list[EngineState], now: float, waiting: list[Arrival], rooms: list[int],
+                  cost: Callable[[float], float]) -> tuple[int, int]:
+    """``(position in waiting, backend)``: what to send now, called whenever a backend has room.
+
+    A lone waiting request goes greedily to the backend of its soonest first token, even one
+    without room (holding it would only add to its wait). Several waiting (every backend was
+    full): the release, among backends with room, whose rollout over the rest costs least.
+    """
+    if len(waiting) == 1:
+        prompt = waiting[0][1]
+        return 0, min(range(len(states)), key=lambda b: exact_ttft(*states[b], prompt, now))
+    options = [(k, b) for k in range(min(len(waiting), JOINT_CANDIDATES)) for b in rooms]
+    return min(options, key=lambda o: _rollout_cost(states, now, waiting[o[0]], o[1],
+                                                   waiting[:o[0]] + waiting[o[0] + 1:], cost))
 
 
 def sampled_futures(rng: random.Random, rate: float, now: float, horizon: float, count: int) -> list[list[Arrival]]:

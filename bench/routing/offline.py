@@ -5,10 +5,12 @@ swarm-router's strategy runs with its real estimator (virtual clock, scrapes eve
 ``scrape_s``); ``oracle`` is the same greedy choice made from the engines' exact state (each
 candidate's engine copied and run forward until this request's first token): the ceiling of
 any TTFT predictor; ``clairvoyant`` and ``sampled`` look ahead (``lookahead.py``): the first
-knows the schedule's next arrivals, the second only their distribution; ``jsq`` is
-join-shortest-queue on the router's own in-flight counts (what ``power_of_two`` does with two
-backends), ``rr`` is round-robin. Ratios are printed against the better of ``jsq`` and ``rr``
-with the live bench's goals.
+knows the schedule's next arrivals, the second only their distribution; ``late`` holds
+requests in the router while every engine is full and releases them jointly when one has room
+(exact state, same rollout); ``jsq`` is join-shortest-queue on the router's own in-flight counts (what
+``power_of_two`` does with two backends), ``rr`` is round-robin. Ratios are printed against the
+better of ``jsq`` and ``rr`` with the live bench's goals. ``--vllm-priority`` lets the router
+under test order vLLM's waiting queue by prompt size (the peers keep first come, first served).
 
     python -m routing.offline --load 0.8 --seeds 1 --seconds 300   (from bench/)
     python -m routing.offline --load 0.8,0.95 --seeds 1-6 --seconds 35 --from 5   (the bench's window)
@@ -28,15 +30,16 @@ from swarm_runtime.router.estimator import EstimatedLoad, LoadEstimator
 from swarm_runtime.router.routing import RequestKey, make_load_strategy
 from swarm_runtime.vllm_metrics import VllmMetrics
 
-from .engine import Engine, EngineSpec, Seq
+from .engine import PRIORITIES, Engine, EngineSpec, Seq
 from .load import Result
-from .lookahead import COSTS, exact_ttft, rollout_choice, sampled_futures
+from .lookahead import COSTS, exact_ttft, joint_release, rollout_choice, sampled_futures
 from .report import Summary, goals_met, ratio_table, ratios, summarize
 from .workload import combined_capacity, schedule
 
 __all__ = ["race"]
 
 AFFINITY = True  # prompts here share no prefix, so affinity keys are random: it must not hurt
+LATE_BUFFER = 1  # ``late`` keeps this many requests queued in each engine beyond its running ones
 
 
 @dataclass(eq=False)
@@ -65,11 +68,13 @@ class Lookahead:
 
 
 def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed: int,
-         scrape_s: float = 0.5, look: Lookahead = Lookahead()) -> list[Result]:
-    """Every request of the schedule as a client would have seen it, in arrival order."""
+         scrape_s: float = 0.5, look: Lookahead = Lookahead(), priority: str | None = None) -> list[Result]:
+    """Every request of the schedule as a client would have seen it, in arrival order; ``priority``
+    names how the router sets vLLM's request priority (:data:`engine.PRIORITIES`), None for none."""
     now = 0.0
     clock: Callable[[], float] = lambda: now  # noqa: E731 -- the estimators read the loop's virtual time
-    backends = [_Backend(f"b{i}-x{s:g}", Engine(EngineSpec(slowdown=s)), LoadEstimator(clock))
+    rank = PRIORITIES[priority] if priority else None
+    backends = [_Backend(f"b{i}-x{s:g}", Engine(EngineSpec(slowdown=s, priority=rank)), LoadEstimator(clock))
                 for i, s in enumerate(slowdowns)]
     total, _ = combined_capacity([b.engine.spec for b in backends])
     plan = schedule(load * total, seconds, seed)
@@ -138,15 +143,31 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
             return backends[idx % len(backends)]
         raise ValueError(f"unknown policy {policy!r}")
 
+    held: list[int] = []  # ``late``: requests waiting in the router, in arrival order
+
+    def release() -> None:
+        def has_room(e: Engine) -> bool:
+            return len(e.running) + len(e.waiting) < e.spec.max_num_seqs + LATE_BUFFER
+
+        while held and (rooms := [k for k, b in enumerate(backends) if has_room(b.engine)]):
+            waiting = [(plan[i].at, plan[i].prompt_tokens, plan[i].output_tokens) for i in held]
+            k, j = joint_release([(b.engine, b.busy_until) for b in backends], now, waiting, rooms, cost)
+            send(backends[j], held.pop(k))
+
     while events:
         now, _, kind, idx = heapq.heappop(events)
-        if kind == "arrive":
+        if kind == "arrive" and policy == "late":
+            held.append(idx)
+            release()
+        elif kind == "arrive":
             send(choose(idx), idx)
         elif kind == "step":
             b = backends[idx]
             b.engine.finish()
             if b.busy_until is not None and b.busy_until <= now:
                 step(b)
+            if held:
+                release()
         else:
             for b in backends:
                 e = b.engine
@@ -160,7 +181,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
 
 
 PEERS = ("jsq", "rr")  # the offline stand-ins for vllm-router's power_of_two and round_robin
-POLICIES = ("swarm", "oracle", "clairvoyant", "sampled", *PEERS)
+POLICIES = ("swarm", "oracle", "clairvoyant", "sampled", "late", *PEERS)
 
 
 def _seeds(text: str) -> list[int]:
@@ -178,6 +199,8 @@ def main() -> None:
     parser.add_argument("--horizon", type=float, default=Lookahead.horizon_s, help="look-ahead window, seconds")
     parser.add_argument("--cost", choices=sorted(COSTS), default=Lookahead.cost, help="look-ahead cost of a TTFT")
     parser.add_argument("--samples", type=int, default=Lookahead.samples, help="sampled futures per decision")
+    parser.add_argument("--vllm-priority", choices=sorted(PRIORITIES),
+                        help="the router under test sets vLLM's request priority (the peers do not)")
     args = parser.parse_args()
     policies = args.policies.split(",")
     if unknown := [p for p in policies if p not in POLICIES]:
@@ -190,7 +213,8 @@ def main() -> None:
         for seed in args.seeds:
             runs: dict[str, Summary] = {}
             for policy in (*policies, *PEERS):
-                results = race(policy, [1.0, 2.5], load, args.seconds, seed, look=look)
+                priority = None if policy in PEERS else args.vllm_priority
+                results = race(policy, [1.0, 2.5], load, args.seconds, seed, look=look, priority=priority)
                 runs[policy] = s = summarize(results, "x2.5", args.start, args.seconds)
                 print(f"{load:4.0%} seed {seed}  {policy:<12} p50 {s.ttft_p50 * 1e3:6.0f}  "
                       f"p95 {s.ttft_p95 * 1e3:6.0f}  p99 {s.ttft_p99 * 1e3:6.0f} ms  goodput {s.goodput:6.1%}  "

@@ -10,8 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from routing.engine import Engine, EngineSpec, Seq
-from routing.lookahead import COSTS, exact_ttft, rollout_choice, sampled_futures
+from routing.engine import PRIORITIES, Engine, EngineSpec, Seq
+from routing.lookahead import COSTS, exact_ttft, joint_release, rollout_choice, sampled_futures
 
 FAST, SLOW = EngineSpec(), EngineSpec(slowdown=2.5)
 
@@ -54,3 +54,39 @@ def test_sampled_futures_are_poisson_within_the_window() -> None:
     assert 36 < sum(counts) / len(counts) < 44  # mean 40 arrivals
     assert all(10.0 < at < 12.0 for f in futures for at, _, _ in f)
     assert all(f == sorted(f) for f in futures)
+
+
+def test_joint_release_gives_the_fast_gpu_the_long_prompt_and_the_slow_one_the_short() -> None:
+    waiting = [(0.0, 100, 30), (0.0, 3000, 30)]  # the short one came first
+    states = idle()
+    placed: dict[int, int] = {}
+    while len(placed) < len(waiting):
+        left = [k for k in range(len(waiting)) if k not in placed]
+        k, backend = joint_release(states, 0.0, [waiting[i] for i in left], [0, 1], COSTS["square"])
+        placed[left[k]] = backend
+        states[backend][0].add(Seq(*waiting[left[k]][1:]))
+    assert placed == {0: 1, 1: 0}
+    # greedy in arrival order would have put the short prompt on the idle fast GPU first
+    assert min(range(2), key=lambda b: exact_ttft(*idle()[b], 100, 0.0)) == 0
+
+
+def test_a_lone_waiting_request_goes_where_its_first_token_comes_soonest_room_or_not() -> None:
+    assert joint_release(idle(), 0.0, [(0.0, 3000, 30)], [1], COSTS["square"]) == (0, 0)
+
+
+def test_several_waiting_are_released_only_to_backends_with_room() -> None:
+    waiting = [(0.0, 100, 30), (0.0, 3000, 30)]
+    assert joint_release(idle(), 0.0, waiting, [1], COSTS["square"])[1] == 1
+
+
+@pytest.mark.parametrize(("order", "expected"), [
+    (None, [100, 3000, 200]),  # first come, first served
+    ("short-first", [100, 200, 3000]),
+    ("long-first", [3000, 100, 200]),
+])
+def test_vllm_priority_orders_the_waiting_queue_ties_by_arrival(order: str | None, expected: list[int]) -> None:
+    engine = Engine(EngineSpec(priority=PRIORITIES[order] if order else None))
+    for prompt in (100, 3000, 200):
+        engine.add(Seq(prompt, 10))
+    assert [s.prompt_tokens for s in engine.waiting] == expected
+    assert [s.prompt_tokens for s in engine.fork().waiting] == expected
