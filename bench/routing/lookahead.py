@@ -23,7 +23,8 @@ from collections.abc import Callable
 from .engine import Engine, Seq
 from .workload import request_size
 
-__all__ = ["COSTS", "Arrival", "EngineState", "exact_ttft", "joint_release", "rollout_choice", "sampled_futures"]
+__all__ = ["COSTS", "Arrival", "EngineState", "exact_ttft", "greedy_choice", "joint_release", "rollout_choice",
+           "sampled_futures"]
 
 Arrival = tuple[float, int, int]  # (at, prompt tokens, output tokens); TTFT counts from ``at``
 JOINT_CANDIDATES = 6  # joint_release weighs the first this many waiting requests
@@ -48,6 +49,11 @@ def exact_ttft(engine: Engine, busy_until: float | None, prompt_tokens: int, now
         elapsed += ahead.plan()
         ahead.finish()
     return elapsed
+
+
+def greedy_choice(states: list[EngineState], prompt_tokens: int, now: float) -> int:
+    """The backend index where a ``prompt_tokens`` prompt sent now gets its first token soonest."""
+    return min(range(len(states)), key=lambda b: exact_ttft(*states[b], prompt_tokens, now))
 
 
 def _rollout_cost(states: list[EngineState], now: float, first: Arrival, target: int, future: list[Arrival],
@@ -83,8 +89,7 @@ def _rollout_cost(states: list[EngineState], now: float, first: Arrival, target:
     while len(ttfts) <= len(future):  # every engine step emits or prefills, so this ends
         clock, _, kind, i = heapq.heappop(events)
         if kind == "arrive":
-            _, prompt, _ = future[i]
-            admit(min(range(len(engines)), key=lambda j: exact_ttft(engines[j], busy[j], prompt, clock)), future[i])
+            admit(greedy_choice(list(zip(engines, busy, strict=True)), future[i][1], clock), future[i])
         else:
             engines[i].finish()
             start_step(i)
@@ -108,8 +113,7 @@ def joint_release(states: list[EngineState], now: float, waiting: list[Arrival],
     full): the release, among backends with room, whose rollout over the rest costs least.
     """
     if len(waiting) == 1:
-        prompt = waiting[0][1]
-        return 0, min(range(len(states)), key=lambda b: exact_ttft(*states[b], prompt, now))
+        return 0, greedy_choice(states, waiting[0][1], now)
     options = [(k, b) for k in range(min(len(waiting), JOINT_CANDIDATES)) for b in rooms]
     return min(options, key=lambda o: _rollout_cost(states, now, waiting[o[0]], o[1],
                                                    waiting[:o[0]] + waiting[o[0] + 1:], cost))

@@ -32,9 +32,9 @@ from swarm_runtime.vllm_metrics import VllmMetrics
 
 from .engine import PRIORITIES, Engine, EngineSpec, Seq
 from .load import Result
-from .lookahead import COSTS, exact_ttft, joint_release, rollout_choice, sampled_futures
+from .lookahead import COSTS, Arrival, EngineState, greedy_choice, joint_release, rollout_choice, sampled_futures
 from .report import Summary, goals_met, ratio_table, ratios, summarize
-from .workload import combined_capacity, schedule
+from .workload import Request, combined_capacity, schedule
 
 __all__ = ["race"]
 
@@ -65,6 +65,10 @@ class Lookahead:
     horizon_s: float = 3.0
     cost: str = "square"
     samples: int = 16
+
+
+def _arrival(req: Request) -> Arrival:
+    return req.at, req.prompt_tokens, req.output_tokens
 
 
 def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed: int,
@@ -119,6 +123,9 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
         if b.busy_until is None:
             step(b)
 
+    def states() -> list[EngineState]:
+        return [(b.engine, b.busy_until) for b in backends]
+
     def choose(idx: int) -> _Backend:
         req = plan[idx]
         if policy == "swarm":
@@ -127,15 +134,14 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
             assert isinstance(chosen, _Backend)
             return chosen
         if policy == "oracle":
-            return min(backends, key=lambda b: exact_ttft(b.engine, b.busy_until, req.prompt_tokens, now))
+            return backends[greedy_choice(states(), req.prompt_tokens, now)]
         if policy in ("clairvoyant", "sampled"):
             if policy == "clairvoyant":
-                futures = [[(r.at, r.prompt_tokens, r.output_tokens)
-                            for r in itertools.takewhile(lambda r: r.at < now + look.horizon_s, plan[idx + 1:])]]
+                futures = [[_arrival(r) for r in itertools.takewhile(lambda r: r.at < now + look.horizon_s,
+                                                                      plan[idx + 1:])]]
             else:
                 futures = sampled_futures(rng, load * total, now, look.horizon_s, look.samples)
-            states = [(b.engine, b.busy_until) for b in backends]
-            return backends[rollout_choice(states, now, (now, req.prompt_tokens, req.output_tokens), futures, cost)]
+            return backends[rollout_choice(states(), now, _arrival(req), futures, cost)]
         if policy == "jsq":
             low = min(b.in_flight for b in backends)
             return rng.choice([b for b in backends if b.in_flight == low])
@@ -150,8 +156,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
             return len(e.running) + len(e.waiting) < e.spec.max_num_seqs + LATE_BUFFER
 
         while held and (rooms := [k for k, b in enumerate(backends) if has_room(b.engine)]):
-            waiting = [(plan[i].at, plan[i].prompt_tokens, plan[i].output_tokens) for i in held]
-            k, j = joint_release([(b.engine, b.busy_until) for b in backends], now, waiting, rooms, cost)
+            k, j = joint_release(states(), now, [_arrival(plan[i]) for i in held], rooms, cost)
             send(backends[j], held.pop(k))
 
     while events:
