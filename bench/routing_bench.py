@@ -9,6 +9,8 @@ share sent to the slow GPU, then swarm-router's ratios against the best peer.
 
     .venv/bin/python bench/routing_bench.py [--quick] [--seeds 3] [--seconds 30]
 
+``--routers`` may add ``swarm-early`` (swarm-router with late binding off) beside the peers.
+
 Time scale: steps are ~12-20 ms on the fast engine (a 7-8B model on an RTX 4090 at batch
 8), so seconds are real seconds and the 1 s goodput threshold needs no scaling. The vLLM
 router is installed into bench/.venv-peers on first use (bench/rust_router.py).
@@ -26,12 +28,13 @@ from dataclasses import asdict
 
 from routing.engine import EngineSpec
 from routing.load import replay
-from routing.peers import LOAD_CPU, router, simulated_backends
+from routing.peers import LOAD_CPU, SWARM, router, simulated_backends
 from routing.report import GOALS, GOODPUT_TTFT_S, Summary, best_peer, goals_met, ratio_table, ratios, summarize
 from routing.workload import LONG_SHARE, combined_capacity, schedule
 
 SLOWDOWNS = [1.0, 2.5]
 ROUTERS = ["swarm", "vllm-router:power_of_two", "vllm-router:cache_aware", "vllm-router:round_robin"]
+Cell = tuple[float, int, dict[str, Summary]]  # load, seed, every router's summary
 SETTLE_S = 1.5  # every router gets the same idle time after start (swarm-router scrapes once)
 
 
@@ -67,11 +70,8 @@ def main() -> None:
         with open(args.ratios_from) as f:
             saved = json.load(f)
         total, each = combined_capacity([EngineSpec(slowdown=s) for s in SLOWDOWNS])
-        loaded = []
-        for entry in saved:
-            others = {n: Summary(**v) for n, v in entry["runs"].items()}
-            own = others.pop("swarm")
-            loaded.append((entry["load"], entry["seed"], own, others))
+        loaded = [(entry["load"], entry["seed"], {n: Summary(**v) for n, v in entry["runs"].items()})
+                  for entry in saved]
         print_ratios(loaded, each[1] / total)
         return
     signal.signal(signal.SIGTERM, _interrupted)  # unwind the context managers: no server left behind
@@ -89,7 +89,7 @@ def main() -> None:
           f"capacity {each[0]:.2f} + {each[1]:.2f} = {total:.2f} req/s (slow share {slow_cap:.0%}); "
           f"{LONG_SHARE:.0%} long prompts (1000-3000 tokens), the rest 40-250; 16-48 output tokens; "
           f"{seeds} seed(s) x {seconds:g} s measured after {warmup:g} s warm-up\n")
-    results: list[tuple[float, int, Summary, dict[str, Summary]]] = []
+    results: list[Cell] = []
     for load in loads:
         for seed in range(1, seeds + 1):
             rate = load * total
@@ -103,35 +103,40 @@ def main() -> None:
                 print(f"  {name:<26}{fmt_ms(s.ttft_p50):>9}{fmt_ms(s.ttft_p95):>7}{fmt_ms(s.ttft_p99):>7}"
                       f"{fmt_ms(s.e2e_p95):>9}{s.goodput:>9.1%}{s.slow_share:>6.0%}{s.slow_window_max:>13.0%}"
                       f"{s.errors:>7}", flush=True)
-            peers = {n: s for n, s in runs.items() if n != "swarm"}
-            if "swarm" in runs and peers:
-                results.append((load, seed, runs["swarm"], peers))
+            results.append((load, seed, runs))
             print()
     if args.json:
         with open(args.json, "w") as f:
-            json.dump([{"load": load, "seed": seed, "runs": {n: asdict(s) for n, s in {"swarm": own, **peers}.items()}}
-                       for load, seed, own, peers in results], f, indent=1)
+            json.dump([{"load": load, "seed": seed, "runs": {n: asdict(s) for n, s in runs.items()}}
+                       for load, seed, runs in results], f, indent=1)
     print_ratios(results, slow_cap)
 
 
-def print_ratios(results: list[tuple[float, int, Summary, dict[str, Summary]]], slow_cap: float) -> None:
-    """Two tables: against the best peer (highest goodput, then lowest p95), and per metric against any peer."""
-    if not results:
+def print_ratios(results: list[Cell], slow_cap: float) -> None:
+    """For each swarm-router variant run: two tables, against the best peer (highest goodput, then
+    lowest p95) and per metric against any peer, and the goal verdict."""
+    variants = [v for v in SWARM if any(v in runs for _, _, runs in results)]
+    if not variants or not any(n not in SWARM for _, _, runs in results for n in runs):
         return
     print(f"goodput = share of requests with TTFT <= {GOODPUT_TTFT_S:g} s; 'slow win' = highest 10 s-window share "
           f"sent to the slow GPU / its capacity share ({slow_cap:.0%})\n")
-    met_all = True
-    for per_metric in (False, True):
-        rows = []
-        for load, seed, own, peers in results:
-            r = ratios(own, peers, slow_cap, per_metric)
-            met_all &= per_metric or goals_met(load, r)
-            rows.append((load, seed, "best value of any peer" if per_metric else best_peer(peers), r))
-        print("swarm-router / " + ("the best value any peer reached, metric by metric (stricter)" if per_metric
-                                   else "best peer (highest goodput, then lowest p95 TTFT)"))
-        print("\n".join(ratio_table(rows)) + "\n")
-    print(f"goals vs the best peer (p95 and p99 <= {GOALS['tail']}x at 80/95 %, goodput >= {GOALS['goodput']}x, "
-          f"p50 <= {GOALS['p50']}x, slow window <= {GOALS['window']}x): {'all met' if met_all else 'NOT all met'}")
+    for variant in variants:
+        met_all = True
+        for per_metric in (False, True):
+            rows = []
+            for load, seed, runs in results:
+                peers = {n: s for n, s in runs.items() if n not in SWARM}
+                if variant not in runs or not peers:
+                    continue
+                r = ratios(runs[variant], peers, slow_cap, per_metric)
+                met_all &= per_metric or goals_met(load, r)
+                rows.append((load, seed, "best value of any peer" if per_metric else best_peer(peers), r))
+            print(f"{variant} / " + ("the best value any peer reached, metric by metric (stricter)" if per_metric
+                                     else "best peer (highest goodput, then lowest p95 TTFT)"))
+            print("\n".join(ratio_table(rows)) + "\n")
+        print(f"{variant}: goals vs the best peer (p95 and p99 <= {GOALS['tail']}x at 80/95 %, goodput >= "
+              f"{GOALS['goodput']}x, p50 <= {GOALS['p50']}x, slow window <= {GOALS['window']}x): "
+              f"{'all met' if met_all else 'NOT all met'}\n")
 
 if __name__ == "__main__":
     main()

@@ -1,8 +1,10 @@
 """The routing race in virtual time: engines, router state and arrivals as one discrete-event loop.
 
 No HTTP, no CPU noise: a policy change can be judged in seconds before the real-HTTP bench.
-swarm-router's strategy runs with its real estimator (virtual clock, scrapes every
-``scrape_s``); ``oracle`` is the same greedy choice made from the engines' exact state (each
+``swarm-late`` is swarm-router as configured by default: its strategy, its estimator (virtual
+clock, scrapes every ``scrape_s``, the stream events it would relay) and late binding as its
+pool does it (``release.next_release``); ``swarm`` is the same binding early
+(``late_binding.enabled: false``); ``oracle`` is the same greedy choice made from the engines' exact state (each
 candidate's engine copied and run forward until this request's first token): the ceiling of
 any TTFT predictor; ``clairvoyant`` and ``sampled`` look ahead (``lookahead.py``): the first
 knows the schedule's next arrivals, the second only their distribution; ``late`` holds
@@ -27,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from swarm_runtime.router.estimator import EstimatedLoad, LoadEstimator
+from swarm_runtime.router.release import GREEDY, Held, next_release
 from swarm_runtime.router.routing import RequestKey, make_load_strategy
 from swarm_runtime.vllm_metrics import VllmMetrics
 
@@ -78,8 +81,9 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     now = 0.0
     clock: Callable[[], float] = lambda: now  # noqa: E731 -- the estimators read the loop's virtual time
     rank = PRIORITIES[priority] if priority else None
-    backends = [_Backend(f"b{i}-x{s:g}", Engine(EngineSpec(slowdown=s, priority=rank)), LoadEstimator(clock))
-                for i, s in enumerate(slowdowns)]
+    specs = [EngineSpec(slowdown=s, priority=rank) for s in slowdowns]
+    backends = [_Backend(f"b{i}-x{spec.slowdown:g}", Engine(spec), LoadEstimator(clock, spec.max_batched_tokens))
+                for i, spec in enumerate(specs)]
     total, _ = combined_capacity([b.engine.spec for b in backends])
     plan = schedule(load * total, seconds, seed)
     strategy = make_load_strategy(2)
@@ -111,6 +115,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
         sent_at = now
 
         def on_token(n: int, last: bool, b: _Backend = b, i: int = idx, t0: float = sent_at) -> None:
+            b.est.streamed(i + 1, 1)
             if n == 1:
                 ttft[i] = now - plan[i].at
                 b.est.first_token(i + 1, now - t0)
@@ -128,7 +133,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
 
     def choose(idx: int) -> _Backend:
         req = plan[idx]
-        if policy == "swarm":
+        if policy in ("swarm", "swarm-late"):
             key = RequestKey(req.tag if AFFINITY else None, idx + 1, req.prompt_tokens, req.output_tokens)
             chosen = strategy(backends, key)
             assert isinstance(chosen, _Backend)
@@ -149,9 +154,9 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
             return backends[idx % len(backends)]
         raise ValueError(f"unknown policy {policy!r}")
 
-    held: list[int] = []  # ``late``: requests waiting in the router, in arrival order
+    held: list[int] = []  # ``late`` and ``swarm-late``: requests waiting in the router, in arrival order
 
-    def release() -> None:
+    def release_exact() -> None:  # ``late``
         def has_room(e: Engine) -> bool:
             return len(e.running) + len(e.waiting) < e.spec.max_num_seqs + LATE_BUFFER
 
@@ -159,9 +164,20 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
             k, j = joint_release(states(), now, [_arrival(plan[i]) for i in held], rooms, cost)
             send(backends[j], held.pop(k))
 
+    def release_as_router() -> None:  # ``swarm-late``: what the router's pool does with its held requests
+        while held:
+            chosen = next_release(backends, [Held(now - plan[i].at, plan[i].prompt_tokens, plan[i].output_tokens)
+                                             for i in held], LATE_BUFFER)
+            if chosen is None:
+                return
+            k, j = chosen
+            idx = held.pop(k)
+            send(choose(idx) if j == GREEDY else backends[j], idx)
+
+    release = release_as_router if policy == "swarm-late" else release_exact
     while events:
         now, _, kind, idx = heapq.heappop(events)
-        if kind == "arrive" and policy == "late":
+        if kind == "arrive" and policy in ("late", "swarm-late"):
             held.append(idx)
             release()
         elif kind == "arrive":
@@ -180,13 +196,15 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
                                 float(e.prompt_tokens_total), float(e.generation_tokens_total),
                                 None, None, None, None)
                 b.est.scraped(m, b.in_flight, now)
+            if held:
+                release()
             if now < last_arrival or any(b.engine.busy() for b in backends):
                 heapq.heappush(events, (now + scrape_s, next(tie), "scrape", -1))
     return [Result(req.at, req.prompt_tokens, ttft[i], e2e[i], where[i], ttft[i] >= 0) for i, req in enumerate(plan)]
 
 
 PEERS = ("jsq", "rr")  # the offline stand-ins for vllm-router's power_of_two and round_robin
-POLICIES = ("swarm", "oracle", "clairvoyant", "sampled", "late", *PEERS)
+POLICIES = ("swarm", "swarm-late", "oracle", "clairvoyant", "sampled", "late", *PEERS)
 
 
 def _seeds(text: str) -> list[int]:

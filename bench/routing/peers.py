@@ -13,11 +13,14 @@ from contextlib import contextmanager
 from _support import free_port, pin, stop_process, wait_http
 from rust_router import running as rust_running
 
-__all__ = ["API_KEY", "ROUTER_CPU", "router", "simulated_backends"]
+from .engine import EngineSpec
+
+__all__ = ["API_KEY", "ROUTER_CPU", "SWARM", "router", "simulated_backends"]
 
 API_KEY = "bench-key"
 ROUTER_CPU, LOAD_CPU = 0, 1
 SWARM_SCRAPE_S = 0.5
+SWARM = ("swarm", "swarm-early")  # swarm-router as configured by default, and binding early
 
 
 @contextmanager
@@ -39,11 +42,13 @@ def simulated_backends(slowdowns: list[float]) -> Iterator[list[str]]:
 
 
 @contextmanager
-def _swarm(backends: list[str]) -> Iterator[str]:
+def _swarm(backends: list[str], late_binding: bool) -> Iterator[str]:
     port = free_port()
+    budget = EngineSpec().max_batched_tokens  # the simulated engines' step budget, told as an operator would
     cfg = {"listen": {"host": "127.0.0.1", "port": port}, "api_key_env": "ROUTER_API_KEY", "log_level": "warning",
-           "health": {"scrape_interval_s": SWARM_SCRAPE_S},
-           "backends": [{"name": f"b{i}", "url": u, "models": ["primary"]} for i, u in enumerate(backends)]}
+           "health": {"scrape_interval_s": SWARM_SCRAPE_S}, "late_binding": {"enabled": late_binding},
+           "backends": [{"name": f"b{i}", "url": u, "models": ["primary"], "token_budget": budget}
+                        for i, u in enumerate(backends)]}
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         json.dump(cfg, f)  # JSON is YAML
     env = {**os.environ, "ROUTER_API_KEY": API_KEY, "PYTHONWARNINGS": "ignore"}
@@ -60,9 +65,10 @@ def _swarm(backends: list[str]) -> Iterator[str]:
 
 @contextmanager
 def router(name: str, backends: list[str]) -> Iterator[tuple[str, str | None]]:
-    """``(url, api key)`` of router ``name``: ``swarm`` or ``vllm-router:<policy>``."""
-    if name == "swarm":
-        with _swarm(backends) as url:
+    """``(url, api key)`` of router ``name``: ``swarm``, ``swarm-early`` (late binding off) or
+    ``vllm-router:<policy>``."""
+    if name in SWARM:
+        with _swarm(backends, late_binding=name == "swarm") as url:
             yield url, API_KEY
         return
     policy = name.split(":", 1)[1]

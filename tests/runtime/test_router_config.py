@@ -30,6 +30,8 @@ def test_minimal_yaml_loads_with_defaults(tmp_path: Path) -> None:
     assert cfg.admin_key_env == "ROUTER_ADMIN_KEY" and cfg.strategy == "load"
     assert cfg.backends[0].max_concurrency == 64 and cfg.backends[0].api_key_env is None
     assert cfg.queue.max_size == 256 and cfg.retries == 1
+    assert cfg.backends[0].token_budget == 2048  # vLLM's default --max-num-batched-tokens
+    assert cfg.late_binding.enabled and cfg.late_binding.engine_queue == 1
 
 
 def test_model_validate_accepts_a_dict() -> None:
@@ -43,7 +45,10 @@ def test_model_validate_accepts_a_dict() -> None:
     ("  - {name: x, url: \"http://h:1\", models: []}\n", "backends.2.models"),
     ("  - {name: x, url: \"http://h:1\", models: [m], max_concurrency: 0}\n", "backends.2.max_concurrency"),
     ("  - {name: thanos-backup, url: \"http://h:1\", models: [m]}\n", "duplicate backend name"),
+    ("  - {name: x, url: \"http://h:1\", models: [m], token_budget: 0}\n", "backends.2.token_budget"),
     ("queue: {max_size: -1}\n", "queue.max_size"),
+    ("late_binding: {engine_queue: -1}\n", "late_binding.engine_queue"),
+    ("late_binding: {hold: true}\n", "late_binding.hold"),
     ("timeouts: {idle: 3}\n", "timeouts.idle"),
     ("strategy: random\n", "strategy"),
     ("api_key_env: \"not a name\"\n", "api_key_env"),

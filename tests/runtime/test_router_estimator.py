@@ -7,7 +7,8 @@ import math
 
 import pytest
 from swarm_runtime.router.config import BackendConfig, BreakerConfig
-from swarm_runtime.router.estimator import MIN_SAMPLES, MIN_STEP_SAMPLES, LineFit, LoadEstimator
+from swarm_runtime.router.estimator import MIN_SAMPLES, MIN_STEP_SAMPLES, SEQ_RIDGE, LoadEstimator
+from swarm_runtime.router.fits import LineFit, PlaneFit
 from swarm_runtime.router.pool import Pool
 from swarm_runtime.router.routing import make_load_strategy
 from swarm_runtime.vllm_metrics import VllmMetrics
@@ -206,3 +207,62 @@ def test_the_replay_learns_the_latency_it_does_not_model() -> None:
     est.first_token(999, 5.0)
     est.finished(999)
     assert est.expected_ttft(500) == pytest.approx(learned)
+
+
+def test_the_step_cost_separates_sequences_from_prompt_tokens() -> None:
+    """Busy intervals run more sequences and prefill more at once; a line in prompt tokens alone would
+    credit the sequences' cost to prefill."""
+    fit, line = PlaneFit(0.99, SEQ_RIDGE, 0.0, 10.0**2, 4e-5), LineFit(decay=0.99, ridge=10.0**2, prior_slope=4e-5)
+    for i in range(80):
+        seqs = 1 + i % 8
+        prefill = 60.0 * seqs + (i * 53) % 200  # correlated with the sequences, not a copy of them
+        step = 0.012 + 0.002 * seqs + 1e-4 * prefill
+        fit.add(seqs, prefill, step)
+        line.add(prefill, step)
+    base, per_seq, per_token = fit.plane()
+    assert (base, per_seq, per_token) == pytest.approx((0.012, 0.002, 1e-4), rel=0.05)
+    assert line.line()[1] > 1.2e-4  # the bias the plane removes
+
+
+def test_a_running_count_that_never_varies_keeps_no_cost_per_sequence() -> None:
+    fit = PlaneFit(0.99, SEQ_RIDGE, 0.0, 10.0**2, 4e-5)
+    for i in range(40):
+        prefill = (i * 137) % 400
+        fit.add(8.0, prefill, 0.03 + 5e-5 * prefill)
+    base, per_seq, per_token = fit.plane()
+    assert per_seq == pytest.approx(0.0, abs=1e-6)
+    assert base == pytest.approx(0.03, rel=0.02) and per_token == pytest.approx(5e-5, rel=0.02)
+
+
+def test_streamed_events_are_a_requests_exact_progress() -> None:
+    clock = FakeClock(100.0)
+    est = LoadEstimator(clock)
+    train(est, clock, 0.02, 1 / 25_000, 0.5, [100, 2000, 300, 2500] * 2)
+    feed_steps(est, 0.02, 4e-5)
+    est.sent(50, 10, 40, 0)
+    est.first_token(50, 0.03)
+    est.streamed(50, 1)
+    est.streamed(50, 9)  # ten events relayed: ten steps decoded
+    clock.t += 5.0  # however long that took
+    view = est.engine_view()
+    assert view is not None
+    assert [job.decode_left for job in view.jobs] == [pytest.approx(40 * est.fill - 10)]
+    est.streamed(50, 30)
+    est.finished(50)
+    assert est.fill == pytest.approx(1.0, abs=0.01)  # it generated all of its max_tokens
+
+
+def test_engine_steps_are_counted_from_a_stream_not_from_the_running_gauge() -> None:
+    """Half the running sequences prefill and emit nothing: tokens / running would count half the steps."""
+    clock = FakeClock(0.0)
+    est = LoadEstimator(clock)
+    for seq in (1, 2):
+        est.sent(seq, 10, 1000, seq - 1)
+        est.first_token(seq, 0.01)
+        est.streamed(seq, 1)
+    est.scraped(scrape(4, 0, 0.0, 0.0), in_flight=2, now=clock.t)
+    clock.t += 0.5
+    for seq in (1, 2):
+        est.streamed(seq, 25)  # 25 steps of 20 ms
+    est.scraped(scrape(4, 0, 50.0, 0.0), in_flight=2, now=clock.t)  # 2 decode, 2 foreign ones prefill
+    assert est.decode_step_s == pytest.approx(0.02)

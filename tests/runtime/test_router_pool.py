@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
-from swarm_runtime.router.config import BackendConfig, BreakerConfig
+from swarm_runtime.router.config import BackendConfig, BreakerConfig, LateBindingConfig
 from swarm_runtime.router.pool import NoBackend, Pool, QueueFull, QueueTimeout
 from swarm_runtime.router.routing import make_load_strategy
 
@@ -122,3 +123,55 @@ def test_half_open_backend_with_a_probe_in_flight_queues_instead_of_failing() ->
         assert (await asyncio.wait_for(waiter, 0.5)) is a
 
     asyncio.run(scenario())
+
+
+def late_pool(queue_max: int = 8, slots: float = 2.0) -> Pool:
+    configs = [BackendConfig(name=n, url="http://127.0.0.1:1", models=["m"]) for n in ("a", "b")]
+    p = Pool(configs, BreakerConfig(), make_load_strategy(2), queue_max, late=LateBindingConfig(engine_queue=1))
+    for backend in p.backends.values():
+        backend.est.slots = slots  # as learned from scrapes: each engine runs 2 sequences at most
+    return p
+
+
+def test_late_binding_holds_requests_while_every_engine_is_full() -> None:
+    async def scenario() -> None:
+        p = late_pool()
+        loop = asyncio.get_running_loop()
+        taken = [await p.acquire("m", p.key(None, 100, 32), loop.time() + 1) for _ in range(6)]
+        assert sorted(b.name for b in taken) == ["a"] * 3 + ["b"] * 3  # 2 running + 1 queued in each engine
+        held = asyncio.create_task(p.acquire("m", p.key(None, 100, 32), loop.time() + 1))
+        await asyncio.sleep(0.01)
+        assert not held.done() and p.queue_depth() == 1  # in the router, not in an engine's queue
+        p.release(taken[0], None)  # a request on `taken[0]` completed: that engine has room
+        assert (await asyncio.wait_for(held, 0.5)) is taken[0]
+        assert p.queue_depth() == 0
+        late = asyncio.create_task(p.acquire("m", p.key(None, 100, 32), loop.time() + 0.05))
+        with pytest.raises(QueueTimeout):  # held past its deadline: 503, and nothing leaked
+            await late
+        assert sum(b.in_flight for b in p.backends.values()) == 6
+
+    asyncio.run(scenario())
+
+
+def test_late_binding_holds_nothing_until_an_engines_limit_is_known_or_without_a_queue() -> None:
+    async def scenario(p: Pool) -> int:
+        loop = asyncio.get_running_loop()
+        taken = [await asyncio.wait_for(p.acquire("m", p.key(None, 100, 32), loop.time() + 1), 0.5)
+                 for _ in range(10)]
+        return len(taken)
+
+    assert asyncio.run(scenario(late_pool(slots=math.inf))) == 10  # never seen queueing: no limit to hold at
+    assert asyncio.run(scenario(late_pool(queue_max=0))) == 10  # nowhere to hold: bind early
+
+
+def test_late_binding_never_holds_for_a_single_engine() -> None:
+    async def scenario() -> int:
+        configs = [BackendConfig(name="a", url="http://127.0.0.1:1", models=["m"])]
+        p = Pool(configs, BreakerConfig(), make_load_strategy(2), 8, late=LateBindingConfig())
+        p.backends["a"].est.slots = 2.0
+        loop = asyncio.get_running_loop()
+        taken = [await asyncio.wait_for(p.acquire("m", p.key(None, 100, 32), loop.time() + 1), 0.5)
+                 for _ in range(6)]
+        return len(taken)
+
+    assert asyncio.run(scenario()) == 6  # its own queue keeps the order, and its metrics see the queue

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 
 import httpx
 import pytest
+from swarm_runtime.router.estimator import DEFAULT_OUTPUT_TOKENS, SERVICE_ALPHA
 from swarm_runtime.testing.fake_vllm import FakeVllm, LatencyModel
 
 from .conftest import AUTH, RouterServer, chat, router_config, wait_until_scraped
@@ -93,3 +95,28 @@ def test_prefix_affinity_and_spill_under_load(fake_factory: Callable[..., FakeVl
     assert len(set(sequential)) == 1  # same prefix, idle router: always the warm backend
     spread = Counter(asyncio.run(burst(40)))
     assert len(spread) == 2 and min(spread.values()) >= 5  # a burst spills over to the other one
+
+
+def test_the_router_counts_a_streams_events_as_its_progress(fake_factory: Callable[..., FakeVllm],
+                                                          router_factory: Callable[..., RouterServer],
+                                                          client: httpx.Client) -> None:
+    fake = fake_factory(latency=LatencyModel(per_token_s=0.05, tokens=10))
+    router = router_factory(router_config([fake]))
+    est = router.state.pool.backends["b0"].est
+    seen = b""
+    with client.stream("POST", router.url + "/v1/completions", headers=AUTH,
+                       json={"model": "primary", "prompt": "p", "stream": True, "max_tokens": 10}) as resp:
+        chunks = resp.iter_raw()
+        while seen.count(b"\n\n") < 4:
+            seen += next(chunks)
+        counted = router.call(lambda: [entry.events for entry in est.sent_requests.values()])
+        assert len(counted) == 1 and seen.count(b"\n\n") <= counted[0] < 10
+        rest = b"".join(chunks)
+    assert rest.endswith(b"data: [DONE]\n\n")
+    for _ in range(100):  # the router releases the request just after the client's last byte
+        if not router.call(lambda: est.sent_requests):
+            break
+        time.sleep(0.01)
+    # 10 tokens generated ([DONE] is not one), folded into the output-length average
+    expected = DEFAULT_OUTPUT_TOKENS + SERVICE_ALPHA * (10 - DEFAULT_OUTPUT_TOKENS)
+    assert router.call(lambda: est.output_tokens) == pytest.approx(expected)

@@ -50,15 +50,17 @@ def step_by_step(jobs: list[Job], slots: float, model: StepModel, prompt_tokens:
     while True:
         while queue and len(running) < limit:
             running.append(queue.pop(0))
-        budget = float(model.token_budget - sum(1 for j in running if j.prompt_left <= 0))
+        seqs = sum(1 for j in running if j.prompt_left <= 0)
+        budget = float(model.token_budget - seqs)
         chunks = 0.0
         for job in running:
             if job.prompt_left > 0 and budget > 0:
                 chunk = min(job.prompt_left, budget)
                 job.prompt_left, budget, chunks = job.prompt_left - chunk, budget - chunk, chunks + chunk
+                seqs += 1
                 if job.prompt_left <= 0 and job is mine:
-                    return elapsed + model.step(chunks)
-        elapsed += model.step(chunks)
+                    return elapsed + model.step(chunks, seqs)
+        elapsed += model.step(chunks, seqs)
         for job in running:
             if job.prompt_left <= 0:
                 job.decode_left -= 1
@@ -70,7 +72,8 @@ def test_jumping_over_quiet_steps_gives_the_step_by_step_answer() -> None:
     for _ in range(500):
         jobs = [Job(rng.choice([0.0, float(rng.randint(1, 3000))]), float(rng.randint(1, 48)))
                 for _ in range(rng.randint(0, 20))]
-        model = StepModel(rng.uniform(0.01, 0.05), rng.uniform(1e-5, 1e-4), rng.choice([16, 512, 2048]))
+        model = StepModel(rng.uniform(0.01, 0.05), rng.uniform(1e-5, 1e-4), rng.choice([16, 512, 2048]),
+                          rng.choice([0.0, rng.uniform(1e-4, 2e-3)]))
         slots, prompt = rng.choice([1, 4, 8, math.inf]), rng.randint(1, 3000)
         expected = step_by_step(copy.deepcopy(jobs), slots, model, prompt)
         assert first_token_after(jobs, slots, model, prompt) == pytest.approx(expected)

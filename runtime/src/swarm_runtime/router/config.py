@@ -15,12 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from swarm_runtime.config_errors import validation_lines
 
+from .twin import DEFAULT_TOKEN_BUDGET
+
 __all__ = [
     "AffinityConfig",
     "BackendConfig",
     "BreakerConfig",
     "ConfigError",
     "HealthConfig",
+    "LateBindingConfig",
     "ListenConfig",
     "QueueConfig",
     "RouterConfig",
@@ -56,6 +59,9 @@ class BackendConfig(_Strict):
     """Environment variable holding this backend's ``vllm serve --api-key``, if it uses one."""
     api_key_file: str | None = None
     """File holding this backend's API key (e.g. /run/secrets/vllm-api-key); wins over the env var."""
+    token_budget: int = Field(default=DEFAULT_TOKEN_BUDGET, ge=1, le=10_000_000)
+    """The engine's tokens per step (``vllm serve --max-num-batched-tokens``); the router's replay of it
+    uses this (runtime/ROUTING.md)."""
 
     @field_validator("url")
     @classmethod
@@ -115,6 +121,16 @@ class AffinityConfig(_Strict):
     (capped at a quarter of it); see runtime/ROUTING.md."""
 
 
+class LateBindingConfig(_Strict):
+    """Hold requests in the router while every engine is full, and release them jointly
+    (runtime/ROUTING.md § Late binding). Only with the ``load`` strategy; held requests wait in
+    the ``queue`` (its size and deadline apply)."""
+
+    enabled: bool = True
+    engine_queue: int = Field(default=1, ge=0, le=1000)
+    """Requests each engine keeps queued beyond its sequence limit, so no engine step is missed."""
+
+
 class RouterConfig(_Strict):
     """Top-level router config (``swarm-router --config FILE``)."""
 
@@ -134,6 +150,7 @@ class RouterConfig(_Strict):
     health: HealthConfig = Field(default_factory=HealthConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     affinity: AffinityConfig = Field(default_factory=AffinityConfig)
+    late_binding: LateBindingConfig = Field(default_factory=LateBindingConfig)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

@@ -3,10 +3,11 @@
 Rates come from two sources. The router's own timings of streamed requests give time to
 first token against the prompt tokens ahead of it, fitted as a line (intercept ``base_s``,
 slope ``prefill_s_per_token``), how long a request holds an engine slot, and how much of
-its ``max_tokens`` a request really generates. vLLM's scraped metrics give the engine's
+its ``max_tokens`` a request really generates; the stream events it relays count each
+request's progress and the engine's steps. vLLM's scraped metrics give the engine's
 sequence limit (the number running whenever it reports a queue), its step cost (seconds per
-step against prompt tokens per step, from the token counters) and the load other clients put
-on it.
+step against the sequences and prompt tokens in it, per scrape interval) and the load other
+clients put on it.
 
 Between scrapes the router counts what it sent itself (optimistic in-flight accounting): a
 request it just placed weighs on the next decision at once, so a burst is spread by
@@ -26,10 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..vllm_metrics import VllmMetrics
+from .fits import LineFit, PlaneFit
 from .routing import PRIOR, Rates, queue_wait
-from .twin import Job, StepModel, first_token_after
+from .twin import DEFAULT_TOKEN_BUDGET, EngineView, Job, StepModel, first_token_after
 
-__all__ = ["MIN_SAMPLES", "MIN_STEP_SAMPLES", "EstimatedLoad", "LineFit", "LoadEstimator"]
+__all__ = ["MIN_SAMPLES", "MIN_STEP_SAMPLES", "SEQ_RIDGE", "EstimatedLoad", "LoadEstimator"]
 
 MIN_SAMPLES = 3  # first-token samples before a backend's rates count as measured
 SERVICE_ALPHA = 0.1  # EWMA weight of the newest slot-holding time / output length
@@ -40,42 +42,8 @@ MIN_STEP_SAMPLES = 5  # scrape intervals with generated tokens before the step c
 STEP_DECAY = 0.95  # step-cost fit: weight of an interval after each newer one (~20 scrapes of memory)
 STEP_RIDGE = 10.0**2  # ... ridged toward the prior slope when prompt tokens per step barely vary
 STEP_PRIOR_SLOPE = 4e-5  # seconds per prompt token in a step, before the counters tell
+SEQ_RIDGE = 0.1**2  # ... and toward no cost per sequence when the running count barely varies
 RESIDUAL_ALPHA = 0.02  # EWMA weight of the newest (measured - replayed) TTFT
-
-
-class LineFit:
-    """Exponentially weighted least squares of ``y = a + b·x``, ridged toward a prior slope.
-
-    With prompts of one size the slope is not identifiable; the ridge then keeps the prior
-    slope and lets the intercept absorb the difference.
-    """
-
-    def __init__(self, decay: float = 0.97, ridge: float = 100.0**2,
-                 prior_slope: float = PRIOR.prefill_s_per_token) -> None:
-        self.decay = decay
-        self.ridge = ridge
-        self.prior_slope = prior_slope
-        self.n = self.sx = self.sy = self.sxx = self.sxy = 0.0
-        self.count = 0
-
-    def add(self, x: float, y: float) -> None:
-        d = self.decay
-        self.n = self.n * d + 1.0
-        self.sx = self.sx * d + x
-        self.sy = self.sy * d + y
-        self.sxx = self.sxx * d + x * x
-        self.sxy = self.sxy * d + x * y
-        self.count += 1
-
-    def line(self) -> tuple[float, float]:
-        """``(intercept, slope)``, both kept positive."""
-        if self.n <= 0:
-            return PRIOR.base_s, self.prior_slope
-        mx, my = self.sx / self.n, self.sy / self.n
-        vxx = max(0.0, self.sxx / self.n - mx * mx)
-        vxy = self.sxy / self.n - mx * my
-        slope = max(1e-9, (vxy + self.ridge * self.prior_slope) / (vxx + self.ridge))
-        return max(1e-4, my - slope * mx), slope
 
 
 @dataclass(slots=True)
@@ -87,13 +55,16 @@ class _Sent:
     sent_at: float
     replayed: float | None = None  # the engine replay's TTFT prediction when it was sent
     first_at: float | None = None
+    events: int = 0  # stream events relayed so far: the engine steps it has decoded in (first token included)
+    events_at_scrape: int = -1  # ``events`` at the last scrape, -1 before its first token
 
 
 class LoadEstimator:
     """Learns one backend's rates; the pool's ``Backend`` exposes them to the strategy."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, token_budget: int = DEFAULT_TOKEN_BUDGET) -> None:
         self.clock = clock
+        self.token_budget = token_budget  # the engine's tokens per step (vllm serve --max-num-batched-tokens)
         self.fit = LineFit()
         self.sent_requests: dict[int, _Sent] = {}  # insertion order = the engine's arrival order
         self.pending_prefill = 0.0
@@ -111,7 +82,8 @@ class LoadEstimator:
         self._queued_before = False
         self.scraped_at: float | None = None
         self._counters: tuple[float, float, float, float] | None = None  # (time, generated, prompt tokens, running)
-        self.step_fit = LineFit(decay=STEP_DECAY, ridge=STEP_RIDGE, prior_slope=STEP_PRIOR_SLOPE)
+        self._occupancy = [self.clock(), 0.0]  # last change, sequence-seconds on the engine since the last scrape
+        self.step_fit = PlaneFit(STEP_DECAY, SEQ_RIDGE, 0.0, STEP_RIDGE, STEP_PRIOR_SLOPE)
         self._step_model: StepModel | None = None
         self.residual = 0.0  # what the replay misses (network, the step under way, host lag), learned
         self._replay_cache: tuple[int, float, int, float] = (-1, 0.0, 0, 0.0)  # version, time, prompt, replayed
@@ -172,22 +144,20 @@ class LoadEstimator:
         if self.step_fit.count < MIN_STEP_SAMPLES:
             return None
         if self._step_model is None:
-            decode_s, per_token = self.step_fit.line()
-            self._step_model = StepModel(decode_s, per_token)
+            base_s, per_seq_s, per_token = self.step_fit.plane()
+            self._step_model = StepModel(base_s, per_token, self.token_budget, per_seq_s)
         return self._step_model
 
-    def expected_ttft(self, prompt_tokens: int, slots_hint: float = math.inf) -> float | None:
-        """Time to first token of a ``prompt_tokens`` prompt sent now, replaying the engine (``twin.py``).
+    def engine_view(self, slots_hint: float = math.inf) -> EngineView | None:
+        """The engine as the router can rebuild it now, for the replay (``twin.py``).
 
         None until the rates and the step cost are measured. Until the engine was seen queueing,
         its sequence limit is taken as ``slots_hint`` (what its peers showed), raised to the most
         it was seen running: unbounded slots would let one burst flood it. Jobs are rebuilt from
-        what the router sent: a request with a first token has generated one token a step since;
-        one without still prefills the part of its prompt its predicted first token is away;
-        foreign requests (a count from the scrape) are assumed halfway through an average output.
-        What the replay systematically misses (network, the engine step under way, host lag) is
-        learned as a slow average of measured minus replayed TTFT over requests sent with a free
-        slot, and added.
+        what the router sent: a streamed request has decoded one step per event relayed (without
+        events, one per measured step since its first token); one without a first token still
+        prefills the part of its prompt its predicted first token is away; foreign requests (a
+        count from the scrape) are assumed halfway through an average output.
         """
         rates = self.rates()
         model = self.step_model()
@@ -201,14 +171,27 @@ class LoadEstimator:
         for entry in self.sent_requests.values():
             total = entry.max_tokens * fill if entry.max_tokens > 0 else default_tokens
             if entry.first_at is not None:
-                jobs.append(Job(0.0, max(1.0, total - 1 - (now - entry.first_at) / step)))
+                done = entry.events if entry.events > 0 else 1 + (now - entry.first_at) / step
+                jobs.append(Job(0.0, max(1.0, total - done)))
             else:
                 first = entry.sent_at + entry.wait + rates.base_s + entry.ahead * per_token
                 left = min(float(entry.prompt_tokens), max(1.0, (first - now) / per_token))
                 jobs.append(Job(left, max(1.0, total - 1)))
         slots = rates.slots if math.isfinite(rates.slots) else max(slots_hint, self.max_running)
-        replayed = first_token_after(jobs, slots, model, prompt_tokens)
-        self._replay_cache = (self._version, now, prompt_tokens, replayed)
+        return EngineView(jobs, slots, model, self.residual, fill, default_tokens)
+
+    def expected_ttft(self, prompt_tokens: int, slots_hint: float = math.inf) -> float | None:
+        """Time to first token of a ``prompt_tokens`` prompt sent now: the replay of :meth:`engine_view`.
+
+        What the replay systematically misses (network, the engine step under way, host lag) is
+        learned as a slow average of measured minus replayed TTFT over requests sent with a free
+        slot, and added.
+        """
+        view = self.engine_view(slots_hint)
+        if view is None:
+            return None
+        replayed = first_token_after(view.jobs, view.slots, view.model, prompt_tokens)
+        self._replay_cache = (self._version, self.clock(), prompt_tokens, replayed)
         return max(0.0, replayed + self.residual)
 
     def sent(self, seq: int, prompt_tokens: int, max_tokens: int, in_flight: int) -> None:
@@ -221,6 +204,7 @@ class LoadEstimator:
         now = self.clock()
         version, at, replayed_for, replayed = self._replay_cache  # the replay of the decision that sent it here
         fresh = version == self._version and replayed_for == prompt_tokens and now - at <= SLOT_WAIT_REUSE_S
+        self._occupy()
         self.sent_requests[seq] = _Sent(prompt_tokens, max_tokens, ahead + prompt_tokens, self.slot_wait(in_flight),
                                         now, replayed if fresh else None)
         self.pending_prefill += prompt_tokens
@@ -240,11 +224,20 @@ class LoadEstimator:
             if entry.replayed is not None:
                 self.residual += RESIDUAL_ALPHA * (ttft_s - entry.replayed - self.residual)
 
+    def streamed(self, seq: int, events: int) -> None:
+        """``events`` more stream events of ``seq`` were relayed: vLLM sends one per engine step it
+        decodes in, so the count is the request's exact progress (and, over a scrape interval, the
+        engine's step count)."""
+        entry = self.sent_requests.get(seq)
+        if entry is not None:
+            entry.events += events
+
     def finished(self, seq: int) -> None:
         """``seq`` released its slot (done, failed or cancelled)."""
-        entry = self.sent_requests.pop(seq, None)
-        if entry is None:
+        if seq not in self.sent_requests:
             return
+        self._occupy()
+        entry = self.sent_requests.pop(seq)
         self._version += 1
         now = self.clock()
         if entry.first_at is None:
@@ -255,8 +248,8 @@ class LoadEstimator:
                 self._line = self.fit.line()
             base, slope = self._line
             held = now - entry.first_at + base + slope * entry.prompt_tokens
-            if self.decode_step_s > 0:
-                tokens = (now - entry.first_at) / self.decode_step_s + 1.0
+            if entry.events > 0 or self.decode_step_s > 0:
+                tokens = entry.events or (now - entry.first_at) / self.decode_step_s + 1.0
                 self.output_tokens += SERVICE_ALPHA * (tokens - self.output_tokens)
                 if entry.max_tokens > 0:
                     fill = min(1.0, tokens / entry.max_tokens)
@@ -266,6 +259,8 @@ class LoadEstimator:
 
     def scraped(self, metrics: VllmMetrics, in_flight: int, now: float) -> None:
         """Fold one ``/metrics`` scrape in; ``in_flight`` is the router's own count at that moment."""
+        self._occupy()
+        occupied, self._occupancy[1] = self._occupancy[1], 0.0
         self.external = max(0.0, metrics.running + metrics.waiting - in_flight)
         self.max_running = max(self.max_running, metrics.running)
         # A request that arrived between two engine steps shows as waiting for a moment: only a
@@ -275,25 +270,52 @@ class LoadEstimator:
         self._queued_before = metrics.waiting > 0
         previous = self._counters
         self._counters = (now, metrics.generation_tokens_total, metrics.prompt_tokens_total, metrics.running)
+        streamed = self._streamed_steps()
         if previous is not None:
             dt, generated = now - previous[0], metrics.generation_tokens_total - previous[1]
             prompted = metrics.prompt_tokens_total - previous[2]
             running = (metrics.running + previous[3]) / 2
-            if dt > 0 and generated > 0 and running >= 0.5:
-                steps = generated / running  # every running sequence makes a token a step
+            if dt > 0 and generated > 0 and (streamed > 0 or running >= 0.5):
+                # A request that decoded through the whole interval streamed one event per step; without
+                # one, every running sequence makes a token a step (an undercount: prefilling ones do not)
+                steps = streamed if streamed > 0 else generated / running
                 step = dt / steps
                 self.decode_step_s = step if self.decode_step_s <= 0 else (
                     self.decode_step_s + STEP_ALPHA * (step - self.decode_step_s))
                 if prompted >= 0:
-                    self.step_fit.add(prompted / steps, step)
+                    self.step_fit.add(occupied / dt if occupied > 0 else running, prompted / steps, step)
                     self._step_model = None
         self.scraped_at = now
         self._version += 1
 
-    def expire(self, now: float, stale_after_s: float) -> None:
-        """Forget foreign load from a scrape older than ``stale_after_s``: a dead scrape cannot pin it."""
-        if self.scraped_at is not None and now - self.scraped_at > stale_after_s:
+    def _occupy(self) -> None:
+        """Add the sequences on the engine since the last change to the interval's sequence-seconds
+        (called before the count changes): the mean running count of an interval, exactly, from
+        what the router has there, where two scrapes would only give its ends."""
+        now = self.clock()
+        running = len(self.sent_requests) + self.external
+        self._occupancy[1] += (now - self._occupancy[0]) * min(running, self.slots)
+        self._occupancy[0] = now
+
+    def _streamed_steps(self) -> int:
+        """Engine steps since the last scrape, counted from the stream of a request that decoded through
+        the whole interval (0 when none did), and a new mark for the next interval."""
+        steps = 0
+        for entry in self.sent_requests.values():
+            if entry.events_at_scrape >= 0:
+                steps = max(steps, entry.events - entry.events_at_scrape)
+            if entry.events > 0:
+                entry.events_at_scrape = entry.events
+        return steps
+
+    def expire(self, now: float, stale_after_s: float) -> bool:
+        """Forget foreign load from a scrape older than ``stale_after_s``: a dead scrape cannot pin it.
+        True when some was forgotten."""
+        if self.scraped_at is not None and now - self.scraped_at > stale_after_s and self.external > 0:
+            self._occupy()
             self.external = 0.0
+            return True
+        return False
 
     def describe(self) -> dict[str, float | None]:
         rates = self.rates()
@@ -305,7 +327,9 @@ class LoadEstimator:
             "slots": self.slots if math.isfinite(self.slots) else None,
             "decode_steps_per_s": 1.0 / self.decode_step_s if self.decode_step_s > 0 else None,
             "step_base_s": model.decode_s if model else None,
+            "step_s_per_seq": model.per_seq_s if model else None,
             "step_s_per_prompt_token": model.prefill_s_per_token if model else None,
+            "token_budget": self.token_budget,
             "replay_residual_s": self.residual,
             "output_fill": self.fill,
             "external_load": self.external,
@@ -340,3 +364,16 @@ class EstimatedLoad:
 
     def expected_ttft(self, prompt_tokens: int, slots_hint: float = math.inf) -> float | None:
         return self.est.expected_ttft(prompt_tokens, slots_hint)
+
+    def engine_view(self, slots_hint: float = math.inf) -> EngineView | None:
+        return self.est.engine_view(slots_hint)
+
+    def known_slots(self) -> float:
+        """The engine's sequence limit once seen queueing, else ``inf``."""
+        return self.est.slots
+
+    def engine_room(self, engine_queue: int) -> bool:
+        """The engine holds fewer than its sequence limit plus ``engine_queue`` requests (always
+        true before the limit is known): late binding may send it one more."""
+        slots = self.est.slots
+        return not math.isfinite(slots) or self.queue < slots + engine_queue

@@ -91,10 +91,12 @@ class Monitor:
         backend.kv_usage = min(1.0, max(0.0, metrics.kv_cache_usage))
         backend.scraped_at = time.monotonic()
         backend.est.scraped(metrics, backend.in_flight, backend.scraped_at)
+        self.pool.dispatch()  # the engine's limit or its foreign load may have changed: held requests may go
 
     def expire(self, backend: Backend) -> None:
         now = time.monotonic()
-        backend.est.expire(now, self.cfg.stale_after_s)
+        if backend.est.expire(now, self.cfg.stale_after_s):
+            self.pool.dispatch()
         if backend.scraped_at is not None and now - backend.scraped_at > self.cfg.stale_after_s:
             backend.waiting = backend.running = backend.kv_usage = 0.0
 

@@ -1,9 +1,14 @@
 """Per-backend run-time state, concurrency caps and the bounded wait queue.
 
 The pool owns admission: a request gets a slot on a backend chosen by the strategy among
-the backends with a free slot, or waits in one FIFO queue shared by all backends until a
-slot is handed to it, its deadline passes (503) or the queue is full (429). Caps can change
-at run time (the autotuner's actuator); raising one hands slots to waiters at once.
+the backends with a free slot, or waits in one queue shared by all backends until a slot is
+handed to it, its deadline passes (503) or the queue is full (429). Caps can change at run
+time (the autotuner's actuator); raising one hands slots to waiters at once.
+
+With late binding (``late_binding`` in the config), a request also waits while every engine
+that could serve it holds its sequence limit plus ``engine_queue`` requests; when one has room,
+``release.next_release`` picks which waiting request goes where (runtime/ROUTING.md). Without
+it, waiters are served first come, first served.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .breaker import CircuitBreaker
-from .config import BackendConfig, BreakerConfig
+from .config import BackendConfig, BreakerConfig, LateBindingConfig
 from .estimator import EstimatedLoad, LoadEstimator
+from .release import GREEDY, Held, next_release
 from .routing import RequestKey, Strategy
 
 __all__ = ["Backend", "NoBackend", "Pool", "QueueFull", "QueueTimeout"]
@@ -62,6 +68,7 @@ class Backend(EstimatedLoad):
         self.name = self.config.name
         self.salt = zlib.crc32(self.name.encode())
         self.models = frozenset(self.config.models)
+        self.est.token_budget = self.config.token_budget
 
     def observe_ttft(self, seconds: float) -> None:
         """Fold one upstream time-to-first-byte sample into the EWMA the strategy reads."""
@@ -94,6 +101,7 @@ class _Waiter:
     key: RequestKey
     exclude: frozenset[str]
     future: asyncio.Future[Backend]
+    since: float = 0.0
 
 
 class Pool:
@@ -106,6 +114,7 @@ class Pool:
         strategy: Strategy,
         queue_max: int,
         clock: Callable[[], float] = time.monotonic,
+        late: LateBindingConfig | None = None,
     ) -> None:
         self.backends: dict[str, Backend] = {}
         for cfg in configs:
@@ -118,6 +127,8 @@ class Pool:
                 self.by_model[model] = (*self.by_model.get(model, ()), backend)
         self.strategy = strategy
         self.queue_max = queue_max
+        self.clock = clock
+        self.late = late if late is not None and late.enabled and queue_max > 0 else None
         self.waiters: deque[_Waiter] = deque()
         self._seq = 0
 
@@ -136,6 +147,16 @@ class Pool:
         choice = self.strategy(free, key)
         return choice if isinstance(choice, Backend) else None
 
+    def _engines_have_room(self, model: str, exclude: frozenset[str]) -> bool:
+        """Without late binding always; with it, some engine that could take the request has room,
+        or only one could take it (one engine: holding decides nothing)."""
+        late = self.late
+        if late is None:
+            return True
+        free = [b for b in self.by_model.get(model, ())
+                if b.in_flight < b.limit and b.name not in exclude and b.available()]
+        return len(free) < 2 or any(b.engine_room(late.engine_queue) for b in free)
+
     def _take(self, backend: Backend, key: RequestKey) -> Backend:
         backend.est.sent(key.seq, key.prompt_tokens, key.max_tokens, backend.in_flight)
         backend.in_flight += 1
@@ -147,14 +168,14 @@ class Pool:
         """A slot on a backend for ``model``; waits in the queue until ``deadline`` (loop time)."""
         if not any(b.routable() and b.name not in exclude for b in self.by_model.get(model, ())):
             raise NoBackend(model)
-        if not self.waiters:
+        if not self.waiters and self._engines_have_room(model, exclude):
             choice = self._choose(model, key, exclude)
             if choice is not None:
                 return self._take(choice, key)
         if len(self.waiters) >= self.queue_max:
             raise QueueFull(model)
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(model, key, exclude, loop.create_future())
+        waiter = _Waiter(model, key, exclude, loop.create_future(), self.clock())
         self.waiters.append(waiter)
         self.dispatch()
         try:
@@ -187,8 +208,11 @@ class Pool:
             self.dispatch()
 
     def dispatch(self) -> None:
-        """Hand free slots to waiters in FIFO order (called when capacity may have appeared)."""
+        """Hand free slots to waiters (called when capacity may have appeared)."""
         if not self.waiters:
+            return
+        if self.late is not None:
+            self._release_late(self.late.engine_queue)
             return
         served: list[_Waiter] = []
         for waiter in self.waiters:
@@ -203,6 +227,35 @@ class Pool:
                 break
         for waiter in served:
             self.waiters.remove(waiter)
+
+    def _release_late(self, engine_queue: int) -> None:
+        """Release held requests one at a time while some engine has room for them."""
+        for _ in range(len(self.waiters)):
+            live = [w for w in self.waiters if not w.future.done()]
+            if not any(self._release_one(model, [w for w in live if w.model == model], engine_queue)
+                       for model in dict.fromkeys(w.model for w in live)):
+                break
+        for waiter in [w for w in self.waiters if w.future.done()]:
+            self.waiters.remove(waiter)
+
+    def _release_one(self, model: str, group: list[_Waiter], engine_queue: int) -> bool:
+        """Send one of ``group`` (a model's waiters, oldest first) if an engine for it has room."""
+        candidates = [b for b in self.by_model.get(model, ()) if b.in_flight < b.limit and b.available()]
+        if not candidates:
+            return False
+        now = self.clock()
+        held = [Held(now - w.since, w.key.prompt_tokens, w.key.max_tokens,
+                     frozenset(i for i, b in enumerate(candidates) if b.name in w.exclude)) for w in group]
+        chosen = next_release(candidates, held, engine_queue)
+        if chosen is None:
+            return False
+        k, i = chosen
+        waiter = group[k]
+        backend = self._choose(model, waiter.key, waiter.exclude) if i == GREEDY else candidates[i]
+        if backend is None:
+            return False
+        waiter.future.set_result(self._take(backend, waiter.key))
+        return True
 
     def set_limit(self, name: str, limit: int) -> Backend:
         backend = self.backends[name]

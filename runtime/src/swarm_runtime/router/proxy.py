@@ -244,6 +244,7 @@ class Proxy:
                                                                               "Content-Type": ctype}
         out = web.StreamResponse(status=status, headers=headers)
         await out.prepare(request)
+        events = ctype == "text/event-stream"  # count them: vLLM sends one per engine step (the estimator's progress)
         tail = b""
         chunk = first
         failure: str | None = None
@@ -262,6 +263,8 @@ class Proxy:
                         await out.write(data[:cut] if tail else data)
                     except (ConnectionError, aiohttp.ClientConnectionResetError):
                         return out  # the client left; closing resp cancels the upstream
+                    if events and (n := data.count(b"\n\n", 0, cut) - data.endswith(b"[DONE]\n\n", 0, cut)) > 0:
+                        backend.est.streamed(key.seq, n)
                     if upstream_first:
                         self._observe(backend, target, status, arrived, sent, upstream_first)
                         backend.est.first_token(key.seq, upstream_first - sent)

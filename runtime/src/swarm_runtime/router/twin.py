@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_TOKEN_BUDGET", "MAX_EVENTS", "Job", "StepModel", "first_token_after"]
+__all__ = ["DEFAULT_TOKEN_BUDGET", "MAX_EVENTS", "EngineView", "Job", "StepModel", "first_token_after"]
 
 DEFAULT_TOKEN_BUDGET = 2048  # vLLM's max_num_batched_tokens default for online serving
 MAX_EVENTS = 20_000  # a replay with more events than this is cut short (the answer is "very long" anyway)
@@ -29,18 +29,20 @@ _FOREVER = 1e12  # steps; stands in for an unbounded output length
 
 @dataclass(frozen=True, slots=True)
 class StepModel:
-    """One engine step's cost: ``decode_s`` plus ``prefill_s_per_token`` per prompt token in it."""
+    """One engine step's cost: ``decode_s``, plus ``per_seq_s`` per sequence in it (decoding or
+    prefilling a chunk), plus ``prefill_s_per_token`` per prompt token in it."""
 
     decode_s: float
     prefill_s_per_token: float
     token_budget: int = DEFAULT_TOKEN_BUDGET
+    per_seq_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.token_budget < 1:
             raise ValueError(f"token_budget must be at least 1, got {self.token_budget}")
 
-    def step(self, prefill_tokens: float) -> float:
-        return self.decode_s + self.prefill_s_per_token * prefill_tokens
+    def step(self, prefill_tokens: float, seqs: int = 0) -> float:
+        return self.decode_s + self.per_seq_s * seqs + self.prefill_s_per_token * prefill_tokens
 
 
 @dataclass(slots=True)
@@ -49,6 +51,23 @@ class Job:
 
     prompt_left: float
     decode_left: float
+
+
+@dataclass(frozen=True, slots=True)
+class EngineView:
+    """An engine as the router rebuilds it: its jobs in arrival order, sequence limit, step cost,
+    the learned correction to add to a replayed TTFT, and how a new request's output is sized
+    (``fill`` × ``max_tokens``, or ``default_tokens`` without a cap)."""
+
+    jobs: list[Job]
+    slots: float
+    model: StepModel
+    residual: float = 0.0
+    fill: float = 1.0
+    default_tokens: float = 128.0
+
+    def output_steps(self, max_tokens: int) -> float:
+        return max(1.0, (max_tokens * self.fill if max_tokens > 0 else self.default_tokens) - 1)
 
 
 def first_token_after(jobs: Iterable[Job], slots: float, model: StepModel, prompt_tokens: int) -> float:
@@ -78,29 +97,31 @@ def first_token_after(jobs: Iterable[Job], slots: float, model: StepModel, promp
             else:
                 heapq.heappush(done_at, step + max(1, math.ceil(min(job.decode_left, _FOREVER))))
         budget = model.token_budget - len(done_at)
+        decoding = len(done_at)
         if not prefilling or budget <= 0:  # nothing prefills until the next sequence finishes
             n = done_at[0] - step
-            elapsed += n * model.decode_s
+            elapsed += n * model.step(0, decoding)
         elif (whole := math.ceil(prefilling[0].prompt_left / budget) - 1) >= 1:  # the head takes every token
             n = min(whole, done_at[0] - step) if done_at else whole
-            elapsed += n * model.step(budget)
+            elapsed += n * model.step(budget, decoding + 1)
             prefilling[0].prompt_left -= n * budget
         else:
-            n, chunks, left = 1, 0.0, float(budget)
+            n, chunks, seqs, left = 1, 0.0, decoding, float(budget)
             while prefilling and left > 0:
                 job = prefilling[0]
                 chunk = min(job.prompt_left, left)
                 job.prompt_left -= chunk
                 left -= chunk
                 chunks += chunk
+                seqs += 1
                 if job.prompt_left > 0:
                     break
                 prefilling.popleft()
                 if job is mine:
-                    return elapsed + model.step(chunks)
+                    return elapsed + model.step(chunks, seqs)
                 if job.decode_left > 1:  # its first token came with this step
                     heapq.heappush(done_at, step + math.ceil(min(job.decode_left, _FOREVER) - 1) + 1)
-            elapsed += model.step(chunks)
+            elapsed += model.step(chunks, seqs)
         step += n
         while done_at and done_at[0] <= step:
             heapq.heappop(done_at)

@@ -1,0 +1,104 @@
+"""Late binding: which held request goes to which engine when one has room (pure).
+
+While every engine holds its sequence limit plus ``engine_queue`` requests, new requests wait
+in the router instead of in one engine's queue (``pool.py``). When an engine has room again,
+the router knows something an early-binding router never does: which requests came after
+each held one. :func:`joint_release` uses it. For every (held request, engine with room)
+pair it rolls the engines forward (``twin.py``): the pair's request goes to that engine, the
+other held requests follow in arrival order, each to the engine that would give it the
+earliest first token, and the pair whose held requests' TTFTs (time held included) have the
+smallest sum of squares is released. A short prompt can thus go to the slow GPU now because
+a long one held behind it is better served by the fast GPU's next free slot. See
+``runtime/ROUTING.md`` § Late binding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .twin import EngineView, Job, first_token_after
+
+__all__ = ["GREEDY", "RELEASE_CANDIDATES", "ROLLOUT_MAX", "Held", "Holding", "joint_release", "next_release"]
+
+RELEASE_CANDIDATES = 6  # the oldest held requests considered for release
+ROLLOUT_MAX = 32  # held requests a rollout places (bounds a decision to ~10 ms at 2 engines)
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A request waiting in the router: how long it has waited, its size, engines it must avoid."""
+
+    waited_s: float
+    prompt_tokens: int
+    max_tokens: int
+    excluded: frozenset[int] = frozenset()  # indexes into the views (backends that already failed it)
+
+
+class Holding(Protocol):
+    """What the release reads about a backend (``estimator.EstimatedLoad`` provides it)."""
+
+    def engine_room(self, engine_queue: int) -> bool: ...
+    def engine_view(self, slots_hint: float) -> EngineView | None: ...
+    def known_slots(self) -> float: ...
+
+
+GREEDY = -1
+""":func:`next_release`'s backend index meaning "the oldest held request, by the routing strategy"."""
+
+
+def next_release(candidates: Sequence[Holding], held: Sequence[Held], engine_queue: int) -> tuple[int, int] | None:
+    """What to release now: None to keep holding (no engine has room), ``(k, i)`` to send held
+    request ``k`` to candidate ``i``, or ``(0, GREEDY)`` to route the oldest one as an early-binding
+    router would (a lone held request, a single candidate: nothing to decide jointly, or engines
+    not measured yet). ``candidates`` are the backends that may take one of these requests now
+    (healthy, under their router cap)."""
+    rooms = [i for i, b in enumerate(candidates) if b.engine_room(engine_queue)]
+    if len(candidates) == 1 and held:
+        return 0, GREEDY  # first come, first served: with one engine, holding decides nothing
+    if not rooms or not held:
+        return None
+    if len(held) == 1:
+        return 0, GREEDY
+    hint = min((s for b in candidates if math.isfinite(s := b.known_slots())), default=math.inf)
+    views = [b.engine_view(hint) for b in candidates]
+    if any(v is None for v in views):
+        return 0, GREEDY
+    return joint_release([v for v in views if v is not None], held, rooms) or (0, GREEDY)
+
+
+def _ttft(view: EngineView, jobs: list[Job], prompt_tokens: int) -> float:
+    copies = [Job(j.prompt_left, j.decode_left) for j in jobs]  # the replay consumes prefill in place
+    return max(0.0, first_token_after(copies, view.slots, view.model, prompt_tokens) + view.residual)
+
+
+def joint_release(views: Sequence[EngineView], held: Sequence[Held], rooms: Sequence[int]) -> tuple[int, int] | None:
+    """``(held index, view index)`` of the release with the cheapest rollout, or None when no
+    candidate may go to an engine with room. ``held`` is in arrival order; ``rooms`` index the
+    views of engines with room. Cost: the sum of squared TTFTs, so one long wait weighs more
+    than several short ones."""
+    best: tuple[int, int] | None = None
+    best_cost = math.inf
+    for k in range(min(len(held), RELEASE_CANDIDATES)):
+        first = held[k]
+        order = [first, *held[:k], *held[k + 1:]][:ROLLOUT_MAX]
+        for room in rooms:
+            if room in first.excluded:
+                continue
+            jobs = [list(v.jobs) for v in views]
+            cost = 0.0
+            for n, h in enumerate(order):
+                if n == 0:
+                    where, ttft = room, _ttft(views[room], jobs[room], h.prompt_tokens)
+                else:
+                    ttft, where = min((_ttft(v, jobs[i], h.prompt_tokens), i) for i, v in enumerate(views)
+                                      if i not in h.excluded or len(h.excluded) >= len(views))
+                cost += (h.waited_s + ttft) ** 2
+                if cost >= best_cost:
+                    break
+                jobs[where].append(Job(float(max(1, h.prompt_tokens)), views[where].output_steps(h.max_tokens)))
+            if cost < best_cost:
+                best, best_cost = (k, room), cost
+    return best
