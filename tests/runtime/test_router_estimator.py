@@ -266,3 +266,23 @@ def test_engine_steps_are_counted_from_a_stream_not_from_the_running_gauge() -> 
         est.streamed(seq, 25)  # 25 steps of 20 ms
     est.scraped(scrape(4, 0, 50.0, 0.0), in_flight=2, now=clock.t)  # 2 decode, 2 foreign ones prefill
     assert est.decode_step_s == pytest.approx(0.02)
+
+
+def test_a_request_sent_mid_step_waits_for_the_step_under_way() -> None:
+    clock = FakeClock(100.0)
+    est = LoadEstimator(clock)
+    train(est, clock, 0.02, 1 / 25_000, 0.5, [100, 2000, 300, 2500] * 2)
+    feed_steps(est, 0.02, 4e-5)
+    est.decode_step_s = 0.04
+    idle = est.expected_ttft(100)
+    est.sent(60, 10, 64, 0)
+    est.first_token(60, 0.03)
+    est.streamed(60, 1)  # a step just ended: the next one takes ~40 ms
+    clock.t += 0.01
+    view = est.engine_view()
+    assert view is not None and view.under_way_s == pytest.approx(0.03)
+    busy = est.expected_ttft(100)
+    assert idle is not None and busy is not None and busy > idle + 0.03  # the step under way, then its own
+    clock.t += 0.05  # no event for longer than a step: nothing known to be under way
+    view = est.engine_view()
+    assert view is not None and view.under_way_s == 0.0

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from ..vllm_metrics import VllmMetrics
 from .fits import LineFit, PlaneFit
 from .routing import PRIOR, Rates, queue_wait
-from .twin import DEFAULT_TOKEN_BUDGET, EngineView, Job, StepModel, first_token_after
+from .twin import DEFAULT_TOKEN_BUDGET, EngineView, Job, StepModel
 
 __all__ = ["MIN_SAMPLES", "MIN_STEP_SAMPLES", "SEQ_RIDGE", "EstimatedLoad", "LoadEstimator"]
 
@@ -82,6 +82,7 @@ class LoadEstimator:
         self._queued_before = False
         self.scraped_at: float | None = None
         self._counters: tuple[float, float, float, float] | None = None  # (time, generated, prompt tokens, running)
+        self.last_event_at: float | None = None  # when a stream event last came: the end of an engine step
         self._occupancy = [self.clock(), 0.0]  # last change, sequence-seconds on the engine since the last scrape
         self.step_fit = PlaneFit(STEP_DECAY, SEQ_RIDGE, 0.0, STEP_RIDGE, STEP_PRIOR_SLOPE)
         self._step_model: StepModel | None = None
@@ -178,7 +179,10 @@ class LoadEstimator:
                 left = min(float(entry.prompt_tokens), max(1.0, (first - now) / per_token))
                 jobs.append(Job(left, max(1.0, total - 1)))
         slots = rates.slots if math.isfinite(rates.slots) else max(slots_hint, self.max_running)
-        return EngineView(jobs, slots, model, self.residual, fill, default_tokens)
+        under_way = 0.0
+        if self.last_event_at is not None and self.sent_requests:  # a step ends with every stream's event
+            under_way = min(step, max(0.0, self.last_event_at + step - now))
+        return EngineView(jobs, slots, model, self.residual, fill, default_tokens, under_way)
 
     def expected_ttft(self, prompt_tokens: int, slots_hint: float = math.inf) -> float | None:
         """Time to first token of a ``prompt_tokens`` prompt sent now: the replay of :meth:`engine_view`.
@@ -190,7 +194,7 @@ class LoadEstimator:
         view = self.engine_view(slots_hint)
         if view is None:
             return None
-        replayed = first_token_after(view.jobs, view.slots, view.model, prompt_tokens)
+        replayed = view.replay(view.jobs, prompt_tokens)
         self._replay_cache = (self._version, self.clock(), prompt_tokens, replayed)
         return max(0.0, replayed + self.residual)
 
@@ -231,6 +235,7 @@ class LoadEstimator:
         entry = self.sent_requests.get(seq)
         if entry is not None:
             entry.events += events
+            self.last_event_at = self.clock()
 
     def finished(self, seq: int) -> None:
         """``seq`` released its slot (done, failed or cancelled)."""

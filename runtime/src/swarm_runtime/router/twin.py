@@ -56,8 +56,9 @@ class Job:
 @dataclass(frozen=True, slots=True)
 class EngineView:
     """An engine as the router rebuilds it: its jobs in arrival order, sequence limit, step cost,
-    the learned correction to add to a replayed TTFT, and how a new request's output is sized
-    (``fill`` × ``max_tokens``, or ``default_tokens`` without a cap)."""
+    how long until the step under way ends (a request sent now joins the next one), the learned
+    correction to add to a replayed TTFT, and how a new request's output is sized (``fill`` ×
+    ``max_tokens``, or ``default_tokens`` without a cap)."""
 
     jobs: list[Job]
     slots: float
@@ -65,9 +66,15 @@ class EngineView:
     residual: float = 0.0
     fill: float = 1.0
     default_tokens: float = 128.0
+    under_way_s: float = 0.0
 
     def output_steps(self, max_tokens: int) -> float:
         return max(1.0, (max_tokens * self.fill if max_tokens > 0 else self.default_tokens) - 1)
+
+    def replay(self, jobs: list[Job], prompt_tokens: int) -> float:
+        """Seconds until a ``prompt_tokens`` prompt sent now emits its first token behind ``jobs``
+        (consumed), the correction not included."""
+        return self.under_way_s + first_token_after(jobs, self.slots, self.model, prompt_tokens)
 
 
 def first_token_after(jobs: Iterable[Job], slots: float, model: StepModel, prompt_tokens: int) -> float:
