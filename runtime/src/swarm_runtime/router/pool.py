@@ -139,23 +139,24 @@ class Pool:
         self._seq += 1
         return RequestKey(affinity, self._seq, prompt_tokens, max_tokens)
 
-    def _choose(self, model: str, key: RequestKey, exclude: frozenset[str]) -> Backend | None:
-        free: Sequence[Backend] = [b for b in self.by_model.get(model, ())
-                                   if b.in_flight < b.limit and b.name not in exclude and b.available()]
+    def _free(self, model: str, exclude: frozenset[str] = frozenset()) -> list[Backend]:
+        """The backends that may take a request for ``model`` now: serving it, available, under their cap."""
+        return [b for b in self.by_model.get(model, ()) if b.has_slot() and b.name not in exclude]
+
+    def _pick(self, free: Sequence[Backend], key: RequestKey) -> Backend | None:
         if not free:
             return None
         choice = self.strategy(free, key)
         return choice if isinstance(choice, Backend) else None
 
-    def _engines_have_room(self, model: str, exclude: frozenset[str]) -> bool:
-        """Without late binding always; with it, some engine that could take the request has room,
-        or only one could take it (one engine: holding decides nothing)."""
+    def _choose(self, model: str, key: RequestKey, exclude: frozenset[str]) -> Backend | None:
+        return self._pick(self._free(model, exclude), key)
+
+    def _may_bind_now(self, free: Sequence[Backend]) -> bool:
+        """Without late binding always; with it, some engine among ``free`` has room, or only one
+        could take the request (one engine: holding decides nothing)."""
         late = self.late
-        if late is None:
-            return True
-        free = [b for b in self.by_model.get(model, ())
-                if b.in_flight < b.limit and b.name not in exclude and b.available()]
-        return len(free) < 2 or any(b.engine_room(late.engine_queue) for b in free)
+        return late is None or len(free) < 2 or any(b.engine_room(late.engine_queue) for b in free)
 
     def _take(self, backend: Backend, key: RequestKey) -> Backend:
         backend.est.sent(key.seq, key.prompt_tokens, key.max_tokens, backend.in_flight)
@@ -168,8 +169,8 @@ class Pool:
         """A slot on a backend for ``model``; waits in the queue until ``deadline`` (loop time)."""
         if not any(b.routable() and b.name not in exclude for b in self.by_model.get(model, ())):
             raise NoBackend(model)
-        if not self.waiters and self._engines_have_room(model, exclude):
-            choice = self._choose(model, key, exclude)
+        if not self.waiters and self._may_bind_now(free := self._free(model, exclude)):
+            choice = self._pick(free, key)
             if choice is not None:
                 return self._take(choice, key)
         if len(self.waiters) >= self.queue_max:
@@ -240,7 +241,7 @@ class Pool:
 
     def _release_one(self, model: str, group: list[_Waiter], engine_queue: int) -> bool:
         """Send one of ``group`` (a model's waiters, oldest first) if an engine for it has room."""
-        candidates = [b for b in self.by_model.get(model, ()) if b.in_flight < b.limit and b.available()]
+        candidates = self._free(model)
         if not candidates:
             return False
         now = self.clock()

@@ -4,10 +4,11 @@ vLLM's scheduler (V1, chunked prefill) admits requests first come, first served 
 sequence limit; every step gives each decoding sequence one token and spends the rest of a
 per-step token budget on prompt chunks in admission order; a prompt whose last chunk runs
 in a step emits its first token at the end of that step. A step costs about
-``decode_s + prefill_s_per_token × prompt tokens in it``. :func:`first_token_after` replays
-that from the jobs the router has on the engine and returns the new prompt's time to first
-token. Unlike a per-request service-time average, it sees that prompts prefilling ahead slow
-every sequence and that a queue drains at the pace of the jobs actually on it.
+``decode_s + per_seq_s × sequences in it + prefill_s_per_token × prompt tokens in it``.
+:func:`first_token_after` replays that from the jobs the router has on the engine and returns
+the new prompt's time to first token (:meth:`EngineView.replay` adds the step under way).
+Unlike a per-request service-time average, it sees that prompts prefilling ahead slow every
+sequence and that a queue drains at the pace of the jobs actually on it.
 
 Pure and cheap: it iterates once per event (a prompt's last chunk, a completion), not per step.
 """
