@@ -57,10 +57,12 @@ def next_release(candidates: Sequence[Holding], held: Sequence[Held], engine_que
     router would (a lone held request, a single candidate: nothing to decide jointly, or engines
     not measured yet). ``candidates`` are the backends that may take one of these requests now
     (healthy, under their router cap)."""
-    rooms = [i for i, b in enumerate(candidates) if b.engine_room(engine_queue)]
-    if len(candidates) == 1 and held:
+    if not held:
+        return None
+    if len(candidates) == 1:
         return 0, GREEDY  # first come, first served: with one engine, holding decides nothing
-    if not rooms or not held:
+    rooms = [i for i, b in enumerate(candidates) if b.engine_room(engine_queue)]
+    if not rooms:
         return None
     if len(held) == 1:
         return 0, GREEDY
