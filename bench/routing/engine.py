@@ -4,7 +4,7 @@ Modelled on vLLM V1's scheduler: at most ``max_num_seqs`` sequences run; every s
 gives each decoding sequence one token, then spends what is left of the
 ``max_batched_tokens`` budget on prompt chunks in arrival order (chunked prefill). Waiting
 sequences are admitted first come, first served, or with ``priority`` (vLLM's
-``--scheduling-policy priority``) lowest priority value first, ties by arrival. A step
+``--scheduling-policy priority``) or a sequence's own ``rank`` lowest value first, ties by arrival. A step
 takes ``slowdown × (base + per_seq × sequences + per_prefill_token × prompt tokens)``; a
 sequence whose prompt finishes in a step emits its first token at the step's end. The HTTP
 server (``server.py``) drives it in real time; :func:`capacity` drives it in virtual time.
@@ -49,6 +49,7 @@ class Seq:
     output_tokens: int
     prefilled: int = 0
     emitted: int = 0
+    rank: float | None = None  # admission order, lowest first, ties by arrival (overrides ``spec.priority``)
     on_token: Callable[[int, bool], None] | None = field(default=None, repr=False)
 
 
@@ -64,18 +65,23 @@ class Engine:
     _chunks: list[tuple[Seq, int]] = field(default_factory=list)
 
     def add(self, seq: Seq) -> None:
-        rank = self.spec.priority
-        if rank is not None:
-            mine = rank(seq.prompt_tokens)
+        mine = self._rank(seq)
+        if mine is not None:
             for k, other in enumerate(self.waiting):
-                if rank(other.prompt_tokens) > mine:
+                theirs = self._rank(other)
+                if theirs is not None and theirs > mine:
                     self.waiting.insert(k, seq)
                     return
         self.waiting.append(seq)
 
+    def _rank(self, seq: Seq) -> float | None:
+        if seq.rank is not None:
+            return seq.rank
+        return None if self.spec.priority is None else self.spec.priority(seq.prompt_tokens)
+
     def fork(self) -> Engine:
         """An independent copy of the scheduler's state, callbacks left out, to run ahead of time."""
-        copies = {id(s): Seq(s.prompt_tokens, s.output_tokens, s.prefilled, s.emitted)
+        copies = {id(s): Seq(s.prompt_tokens, s.output_tokens, s.prefilled, s.emitted, s.rank)
                   for s in (*self.running, *self.waiting)}
         ahead = Engine(self.spec, deque(copies[id(s)] for s in self.waiting), [copies[id(s)] for s in self.running])
         ahead._chunks = [(copies[id(s)], chunk) for s, chunk in self._chunks]
