@@ -84,7 +84,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     specs = [EngineSpec(slowdown=s, priority=rank) for s in slowdowns]
     backends = [_Backend(f"b{i}-x{spec.slowdown:g}", Engine(spec), LoadEstimator(clock, spec.max_batched_tokens))
                 for i, spec in enumerate(specs)]
-    total, _ = combined_capacity([b.engine.spec for b in backends])
+    total, _ = combined_capacity([EngineSpec(slowdown=s) for s in slowdowns])  # the same offered load for every policy
     plan = schedule(load * total, seconds, seed)
     strategy = make_load_strategy(2)
     rng = random.Random(seed)

@@ -16,3 +16,10 @@ def test_late_binding_serves_every_request_and_decides_differently_from_early_bi
     assert len(late) == len(early) > 100
     assert all(r.ok and r.ttft >= 0 and r.e2e >= r.ttft for r in late)  # nothing lost while held
     assert [r.backend for r in late] != [r.backend for r in early]
+
+
+def test_a_router_that_sets_vllm_priorities_is_offered_the_same_load_as_its_peers() -> None:
+    # the engines' capacity under long-first admission is ~3 % lower; the schedule must not follow it
+    ranked = race("oracle", [1.0, 2.5], load=0.95, seconds=8, seed=3, priority="long-first")
+    peer = race("jsq", [1.0, 2.5], load=0.95, seconds=8, seed=3)
+    assert [(r.at, r.prompt_tokens) for r in ranked] == [(r.at, r.prompt_tokens) for r in peer]

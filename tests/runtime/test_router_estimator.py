@@ -94,6 +94,17 @@ def test_scrapes_reconcile_foreign_load_learn_slots_and_decode_steps() -> None:
     assert est.external == 0  # a dead scrape cannot pin the backend
 
 
+def test_a_limit_learned_too_low_rises_when_the_engine_runs_more() -> None:
+    est = LoadEstimator(FakeClock())
+    est.scraped(scrape(2, 1), in_flight=3, now=0.0)  # fresh arrivals caught mid-step, twice
+    est.scraped(scrape(2, 1), in_flight=3, now=1.0)
+    assert est.slots == 2
+    est.scraped(scrape(3, 0), in_flight=3, now=2.0)  # late binding sent limit + 1: all three run
+    assert est.slots == 3
+    est.scraped(scrape(3, 1), in_flight=4, now=3.0)
+    assert est.slots == 3  # one queued scrape is not a limit, and the limit never falls
+
+
 def test_slot_wait_replays_first_come_first_served_admission() -> None:
     clock = FakeClock()
     est = LoadEstimator(clock)

@@ -272,6 +272,11 @@ class LoadEstimator:
         # queue seen in two scrapes in a row means the engine is at its limit.
         if metrics.waiting > 0 and self._queued_before and self.max_running > 0:
             self.slots = self.max_running
+        elif metrics.running > self.slots:
+            # Two fresh arrivals caught mid-step look like a queue too; a limit learned that way is
+            # too low, and late binding, which sends at most that many plus its engine queue, would
+            # never show it otherwise: the engine running more proves the limit is at least that.
+            self.slots = metrics.running
         self._queued_before = metrics.waiting > 0
         previous = self._counters
         self._counters = (now, metrics.generation_tokens_total, metrics.prompt_tokens_total, metrics.running)
