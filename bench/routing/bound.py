@@ -33,7 +33,7 @@ from .engine import Engine, EngineSpec, Seq
 from .load import Result
 from .offline import PEERS, race
 from .report import GOALS, Summary, best_peer, goals_met, ratios, summarize
-from .workload import Request, combined_capacity, schedule
+from .workload import Request, combined_capacity, offered_rate, schedule
 
 __all__ = ["Plan", "Scored", "anneal", "replay", "scorer"]
 
@@ -179,10 +179,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=60000)
     parser.add_argument("--cap", action="store_true", help="no request may wait longer than the peer's slowest")
     args = parser.parse_args()
-    specs = [EngineSpec(slowdown=s) for s in SLOWDOWNS]
-    total, each = combined_capacity(specs)
+    total, each = combined_capacity([EngineSpec(slowdown=s) for s in SLOWDOWNS])
     for seed in (int(s) for s in args.seeds.split(",")):
-        requests = schedule(args.load * total, args.seconds, seed)
+        requests = schedule(offered_rate(list(SLOWDOWNS), args.load), args.seconds, seed)
         peer, peer_worst = _peer(args.load, seed, args.seconds, args.start)
         greedy = race("oracle", list(SLOWDOWNS), args.load, args.seconds, seed)
         start = Plan(tuple(0 if r.backend.endswith("x1") else 1 for r in greedy),

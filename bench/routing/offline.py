@@ -37,7 +37,7 @@ from .engine import PRIORITIES, Engine, EngineSpec, Seq
 from .load import Result
 from .lookahead import COSTS, Arrival, EngineState, greedy_choice, joint_release, rollout_choice, sampled_futures
 from .report import Summary, goals_met, ratio_table, ratios, summarize
-from .workload import Request, combined_capacity, schedule
+from .workload import Request, combined_capacity, offered_rate, schedule
 
 __all__ = ["race"]
 
@@ -84,8 +84,8 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     specs = [EngineSpec(slowdown=s, priority=rank) for s in slowdowns]
     backends = [_Backend(f"b{i}-x{spec.slowdown:g}", Engine(spec), LoadEstimator(clock, spec.max_batched_tokens))
                 for i, spec in enumerate(specs)]
-    total, _ = combined_capacity([EngineSpec(slowdown=s) for s in slowdowns])  # the same offered load for every policy
-    plan = schedule(load * total, seconds, seed)
+    rate = offered_rate(slowdowns, load)
+    plan = schedule(rate, seconds, seed)
     strategy = make_load_strategy(2)
     rng = random.Random(seed)
     ttft = [-1.0] * len(plan)
@@ -145,7 +145,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
                 futures = [[_arrival(r) for r in itertools.takewhile(lambda r: r.at < now + look.horizon_s,
                                                                       plan[idx + 1:])]]
             else:
-                futures = sampled_futures(rng, load * total, now, look.horizon_s, look.samples)
+                futures = sampled_futures(rng, rate, now, look.horizon_s, look.samples)
             return backends[rollout_choice(states(), now, _arrival(req), futures, cost)]
         if policy == "jsq":
             low = min(b.in_flight for b in backends)

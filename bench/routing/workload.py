@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .engine import EngineSpec, capacity
 
-__all__ = ["LONG_SHARE", "Request", "combined_capacity", "prompt_text", "request_size", "schedule"]
+__all__ = ["LONG_SHARE", "Request", "combined_capacity", "offered_rate", "prompt_text", "request_size", "schedule"]
 
 LONG_SHARE = 0.25  # a quarter of the prompts are long (RAG context, pasted documents)
 CHARS_PER_TOKEN = 4  # the simulated tokenizer: four characters a token, like the router's estimate
@@ -45,6 +45,13 @@ def schedule(rate: float, seconds: float, seed: int) -> list[Request]:
         out.append(Request(t, prompt, output, rng.getrandbits(32)))
         t += rng.expovariate(rate)
     return out
+
+
+def offered_rate(slowdowns: list[float], load: float) -> float:
+    """Requests/s at ``load`` × the engines' combined first-come-first-served capacity: the same
+    offered load for every router, whatever order it makes the engines admit requests in."""
+    total, _ = combined_capacity([EngineSpec(slowdown=s) for s in slowdowns])
+    return load * total
 
 
 def prompt_text(req: Request) -> str:

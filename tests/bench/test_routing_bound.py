@@ -14,19 +14,14 @@ from routing.bound import Plan, anneal, replay, scorer
 from routing.engine import Engine, EngineSpec, Seq
 from routing.offline import race
 from routing.report import summarize
-from routing.workload import Request, combined_capacity, schedule
+from routing.workload import offered_rate, schedule
 
 SLOWDOWNS = [1.0, 2.5]
 
 
-def _schedule(load: float, seconds: float, seed: int) -> list[Request]:
-    total, _ = combined_capacity([EngineSpec(slowdown=s) for s in SLOWDOWNS])
-    return schedule(load * total, seconds, seed)
-
-
 def test_replaying_a_routers_choices_in_arrival_order_reproduces_its_race() -> None:
     raced = race("jsq", SLOWDOWNS, load=0.9, seconds=10, seed=4)
-    requests = _schedule(0.9, 10, 4)
+    requests = schedule(offered_rate(SLOWDOWNS, 0.9), 10, 4)
     plan = Plan(tuple(0 if r.backend.endswith("x1") else 1 for r in raced), tuple(float(i) for i in range(len(raced))))
     replayed = replay(requests, plan)
     assert [r.ttft for r in replayed] == pytest.approx([r.ttft for r in raced], abs=1e-9)
@@ -45,7 +40,7 @@ def test_an_engine_admits_the_lowest_rank_first_and_ties_by_arrival() -> None:
 
 
 def test_a_plan_that_does_not_fit_the_schedule_is_refused() -> None:
-    requests = _schedule(0.5, 3, 1)
+    requests = schedule(offered_rate(SLOWDOWNS, 0.5), 3, 1)
     n = len(requests)
     with pytest.raises(ValueError, match="ranks"):
         replay(requests, Plan((0,) * n, (0.0,) * (n - 1)))
@@ -54,7 +49,7 @@ def test_a_plan_that_does_not_fit_the_schedule_is_refused() -> None:
 
 
 def test_the_search_never_ends_worse_than_it_started_and_finds_better_plans() -> None:
-    requests = _schedule(0.95, 12, 2)
+    requests = schedule(offered_rate(SLOWDOWNS, 0.95), 12, 2)
     peer = summarize(race("jsq", SLOWDOWNS, load=0.95, seconds=12, seed=2), "x2.5", 2, 12)
     score = scorer(peer, peer_worst_s=10.0, start=2, end=12, cap=False)
     start = Plan((1,) * len(requests), tuple(float(i) for i in range(len(requests))))  # everything on the slow GPU
