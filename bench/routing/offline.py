@@ -28,9 +28,11 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from swarm_runtime.router.config import AffinityConfig
 from swarm_runtime.router.estimator import EstimatedLoad, LoadEstimator
-from swarm_runtime.router.release import GREEDY, Held, next_release
+from swarm_runtime.router.release import GREEDY, hold, next_release
 from swarm_runtime.router.routing import RequestKey, make_load_strategy
+from swarm_runtime.router.warm import WarmPrefixes
 from swarm_runtime.vllm_metrics import VllmMetrics
 
 from .engine import PRIORITIES, Engine, EngineSpec, Seq
@@ -41,7 +43,7 @@ from .workload import Request, combined_capacity, offered_rate, schedule
 
 __all__ = ["race"]
 
-AFFINITY = True  # prompts here share no prefix, so affinity keys are random: it must not hurt
+AFFINITY = AffinityConfig()  # the router's defaults; prompts here share no prefix, so no key is ever warm
 LATE_BUFFER = 1  # ``late`` keeps this many requests queued in each engine beyond its running ones
 
 
@@ -86,7 +88,8 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
                 for i, spec in enumerate(specs)]
     rate = offered_rate(slowdowns, load)
     plan = schedule(rate, seconds, seed)
-    strategy = make_load_strategy(2)
+    strategy = make_load_strategy(AFFINITY.slack)
+    warm = WarmPrefixes(AFFINITY.ttl_s, AFFINITY.remember, clock)  # as the router's pool remembers
     rng = random.Random(seed)
     ttft = [-1.0] * len(plan)
     e2e = [-1.0] * len(plan)
@@ -110,6 +113,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     def send(b: _Backend, idx: int) -> None:
         req = plan[idx]
         where[idx] = b.name
+        warm.sent(req.tag, b.name)
         b.est.sent(idx + 1, req.prompt_tokens, req.output_tokens, b.in_flight)
         b.in_flight += 1
         sent_at = now
@@ -131,11 +135,14 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     def states() -> list[EngineState]:
         return [(b.engine, b.busy_until) for b in backends]
 
+    def key(idx: int) -> RequestKey:
+        req = plan[idx]
+        return RequestKey(req.tag, idx + 1, req.prompt_tokens, req.output_tokens, warm.where(req.tag))
+
     def choose(idx: int) -> _Backend:
         req = plan[idx]
         if policy in ("swarm", "swarm-late"):
-            key = RequestKey(req.tag if AFFINITY else None, idx + 1, req.prompt_tokens, req.output_tokens)
-            chosen = strategy(backends, key)
+            chosen = strategy(backends, key(idx))
             assert isinstance(chosen, _Backend)
             return chosen
         if policy == "oracle":
@@ -166,7 +173,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
 
     def release_as_router() -> None:  # ``swarm-late``: what the router's pool does with its held requests
         while held:
-            chosen = next_release(backends, [Held(now - plan[i].at, plan[i].prompt_tokens, plan[i].output_tokens)
+            chosen = next_release(backends, [hold(now - plan[i].at, key(i), backends, AFFINITY.slack)
                                              for i in held], LATE_BUFFER)
             if chosen is None:
                 return

@@ -6,9 +6,9 @@ import asyncio
 import math
 
 import pytest
-from swarm_runtime.router.config import BackendConfig, BreakerConfig, LateBindingConfig
+from swarm_runtime.router.config import AffinityConfig, BackendConfig, BreakerConfig, LateBindingConfig
 from swarm_runtime.router.pool import NoBackend, Pool, QueueFull, QueueTimeout
-from swarm_runtime.router.routing import make_load_strategy
+from swarm_runtime.router.routing import make_load_strategy, rendezvous_rank
 
 
 def pool(limits: dict[str, int], queue_max: int = 4) -> Pool:
@@ -175,3 +175,29 @@ def test_late_binding_never_holds_for_a_single_engine() -> None:
         return len(taken)
 
     assert asyncio.run(scenario()) == 6  # its own queue keeps the order, and its metrics see the queue
+
+
+def test_a_session_follows_the_backend_it_was_last_sent_to_until_it_is_forgotten() -> None:
+    now = [0.0]
+    configs = [BackendConfig(name=n, url="http://127.0.0.1:1", models=["m"]) for n in ("a", "b")]
+    p = Pool(configs, BreakerConfig(), make_load_strategy(2), 4, clock=lambda: now[0],
+             affinity=AffinityConfig(ttl_s=60))
+    a, b = p.backends["a"], p.backends["b"]
+    session = next(k for k in range(100) if rendezvous_rank(a, k) > rendezvous_rank(b, k))  # a breaks ties
+
+    async def send() -> str:
+        backend = await p.acquire("m", p.key(session, 100, 32), asyncio.get_running_loop().time() + 1)
+        p.release(backend)
+        return backend.name
+
+    async def scenario() -> list[str]:
+        busy = await p.acquire("m", p.key(None, 100, 32), asyncio.get_running_loop().time() + 1)
+        assert busy is a
+        first = await send()  # a is busy: the session starts on b
+        p.release(busy)
+        second = await send()  # both idle, a would win the tie: the session stays on its warm b
+        now[0] = 61.0
+        third = await send()  # forgotten: warm nowhere, the tie goes to a
+        return [first, second, third]
+
+    assert asyncio.run(scenario()) == ["b", "b", "a"]

@@ -44,6 +44,27 @@ def test_an_engine_a_request_already_failed_on_is_not_released_to() -> None:
     assert joint_release(views, [Held(0.0, SHORT, 32, excluded=frozenset({0}))], rooms=[0, 1]) == (0, 1)
 
 
+def test_at_equal_cost_a_held_request_goes_to_its_warm_engine() -> None:
+    views = [idle(FAST), idle(FAST)]
+    cold = [Held(0.2, SHORT, 32), Held(0.0, SHORT, 32)]
+    assert joint_release(views, cold, rooms=[0, 1]) == (0, 0)
+    warm = [Held(0.2, SHORT, 32, warm=1), Held(0.0, SHORT, 32)]
+    assert joint_release(views, warm, rooms=[0, 1]) == (0, 1)
+    assert joint_release(views, [Held(0.2, SHORT, 32), Held(0.0, SHORT, 32, warm=1)], rooms=[0, 1]) == (1, 1)
+
+
+def test_a_warm_engine_wins_within_its_allowance_and_loses_beyond_it() -> None:
+    ahead = EngineView([Job(400.0, 8.0)], 2, FAST)  # 400 prompt tokens still prefilling: ~16 ms more
+    views = [idle(FAST), ahead]
+    held = [Held(0.2, SHORT, 32, warm=1, warm_slack_s=0.05), Held(0.0, SHORT, 32)]
+    assert joint_release(views, held, rooms=[0, 1]) == (0, 1)  # 16 ms is within min(50 ms, 25 %)
+    tight = [Held(0.2, SHORT, 32, warm=1, warm_slack_s=0.005), Held(0.0, SHORT, 32)]
+    assert joint_release(views, tight, rooms=[0, 1]) == (0, 0)
+    queued = [busy(FAST, 40), idle(FAST)]  # the warm engine's slot frees in 40 steps: a queue, not a tie
+    assert joint_release(queued, [Held(0.2, SHORT, 32, warm=0, warm_slack_s=0.05), Held(0.0, SHORT, 32)],
+                         rooms=[0, 1]) == (0, 1)
+
+
 def test_a_long_queue_is_decided_within_bounds() -> None:
     views = [busy(FAST, 3), idle(SLOW)]
     held = [Held(i * 0.01, LONG if i % 4 == 0 else SHORT, 32) for i in range(500)]

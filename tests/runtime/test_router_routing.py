@@ -58,8 +58,8 @@ class B:
         return queue_wait(self.queue, self.rates) if self.rates else 0.0
 
 
-def key(affinity: int | None = None, seq: int = 1, prompt: int = 100) -> RequestKey:
-    return RequestKey(affinity, seq, prompt, 32)
+def key(affinity: int | None = None, seq: int = 1, prompt: int = 100, warm: str | None = None) -> RequestKey:
+    return RequestKey(affinity, seq, prompt, 32, warm)
 
 
 pick = make_load_strategy(slack=2)
@@ -131,30 +131,40 @@ def test_a_burst_splits_near_the_capacity_ratio(burst: int) -> None:
 
 def test_at_equal_predicted_delay_affinity_wins() -> None:
     a, b = B("a", FAST), B("b", FAST)
+    for warm in (a, b):
+        for k in range(20):
+            assert pick([a, b], key(k, warm=warm.name)) is warm
+            assert pick([b, a], key(k, warm=warm.name)) is warm  # whatever the candidate order
+    # a key warm nowhere (never seen, or forgotten) has nothing to prefer: the exact tie is broken
+    # by rendezvous hashing, the same way for every candidate order, so new sessions spread
     for k in range(40):
-        preferred = max((a, b), key=lambda x: rendezvous_rank(x, k))
-        assert pick([a, b], key(k)) is preferred
-        assert pick([b, a], key(k)) is preferred  # whatever the candidate order
+        assert pick([a, b], key(k)) is pick([b, a], key(k)) is max((a, b), key=lambda x: rendezvous_rank(x, k))
     spread = Counter(name_of(pick([a, b], key(k))) for k in range(200))
-    assert min(spread.values()) > 60  # keys spread over both
+    assert min(spread.values()) > 60
     assert all(pick([a, b], key(None, seq=s)) is a for s in range(1, 5))  # no key: a stable tie-break
+
+
+def test_a_key_warm_nowhere_goes_by_load_alone() -> None:
+    a, b = B("a", FAST), B("b", FAST)
+    a.pending_prefill = 100  # 4 ms more on a: within any affinity allowance, but a is not warm
+    assert all(pick([a, b], key(k)) is b for k in range(40))
+    assert pick([a, b], key(7, warm="gone")) is b  # warm on a backend that is no candidate
 
 
 def test_affinity_yields_beyond_the_slack() -> None:
     a, b = B("a", FAST), B("b", FAST)
-    k = next(k for k in range(100) if pick([a, b], key(k)) is a)
+    warm_a = key(3, warm="a")
     a.in_flight = 9  # queues 0.25 s; allowance min(2 x 1/8 s, 25 % of b's prediction) is ~6 ms
-    assert pick([a, b], key(k)) is b
+    assert pick([a, b], warm_a) is b
     a.in_flight, a.pending_prefill = 0, 100  # 4 ms of extra prefill ahead: within the allowance
     assert predict_ttft(a, FAST, 100) - predict_ttft(b, FAST, 100) <= AFFINITY_MAX_REL * predict_ttft(b, FAST, 100)
-    assert pick([a, b], key(k)) is a
+    assert pick([a, b], warm_a) is a
 
 
 def test_affinity_never_sends_a_short_prompt_to_a_much_slower_gpu() -> None:
     fast, slow = B("fast", FAST), B("slow", SLOW)
-    keys = [k for k in range(200) if rendezvous_rank(slow, k) > rendezvous_rank(fast, k)]
-    assert len(keys) > 50
-    assert all(pick([fast, slow], key(k)) is fast for k in keys)  # 50 ms vs 20 ms is beyond the allowance
+    # warm on the slow GPU: 50 ms there against 20 ms is beyond the allowance
+    assert all(pick([fast, slow], key(k, warm="slow")) is fast for k in range(50))
 
 
 def test_an_unmeasured_backend_gets_a_bounded_exploratory_share() -> None:

@@ -54,7 +54,8 @@ class RouterState:
             self.backend_headers[backend.name] = {"Authorization": f"Bearer {key}"} if key else {}
         strategy = make_load_strategy(cfg.affinity.slack) if cfg.strategy == "load" else round_robin
         self.pool = Pool(cfg.backends, cfg.breaker, strategy, cfg.queue.max_size,
-                         late=cfg.late_binding if cfg.strategy == "load" else None)
+                         late=cfg.late_binding if cfg.strategy == "load" else None,
+                         affinity=cfg.affinity)
         install_containment(self.pool, cfg.breaker)
         self.metrics = RouterMetrics(self.pool)
         self.proxy = Proxy(cfg, self.pool, self.metrics, self.api_key, self.backend_headers)

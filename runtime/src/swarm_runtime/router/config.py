@@ -112,13 +112,18 @@ class BreakerConfig(_Strict):
 
 
 class AffinityConfig(_Strict):
-    """Prefix/session affinity: the same ``user`` or prompt prefix prefers the same backend."""
+    """Prefix/session affinity: a ``user`` or prompt prefix seen recently prefers the backend it was last sent to."""
 
     enabled: bool = True
     prefix_chars: int = Field(default=256, ge=1, le=100_000)
     slack: int = Field(default=2, ge=0, le=10_000)
     """Requests' worth of queueing delay the preferred (warm) backend may add over the best prediction
     (capped at a quarter of it); see runtime/ROUTING.md."""
+    ttl_s: float = Field(default=300.0, gt=0, le=86_400)
+    """How long a session or prefix counts as warm on the backend it was last sent to (vLLM evicts
+    cached prefixes when it needs the memory, so a busy engine forgets sooner)."""
+    remember: int = Field(default=8192, ge=1, le=1_000_000)
+    """Sessions and prefixes remembered at most (the least recently sent are forgotten first)."""
 
 
 class LateBindingConfig(_Strict):

@@ -18,13 +18,14 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .breaker import CircuitBreaker
-from .config import BackendConfig, BreakerConfig, LateBindingConfig
+from .config import AffinityConfig, BackendConfig, BreakerConfig, LateBindingConfig
 from .estimator import EstimatedLoad, LoadEstimator
-from .release import GREEDY, Held, next_release
+from .release import GREEDY, hold, next_release
 from .routing import RequestKey, Strategy
+from .warm import WarmPrefixes
 
 __all__ = ["Backend", "NoBackend", "Pool", "QueueFull", "QueueTimeout"]
 
@@ -115,6 +116,7 @@ class Pool:
         queue_max: int,
         clock: Callable[[], float] = time.monotonic,
         late: LateBindingConfig | None = None,
+        affinity: AffinityConfig | None = None,
     ) -> None:
         self.backends: dict[str, Backend] = {}
         for cfg in configs:
@@ -129,6 +131,8 @@ class Pool:
         self.queue_max = queue_max
         self.clock = clock
         self.late = late if late is not None and late.enabled and queue_max > 0 else None
+        self.affinity = affinity or AffinityConfig()
+        self.warm = WarmPrefixes(self.affinity.ttl_s, self.affinity.remember, clock)
         self.waiters: deque[_Waiter] = deque()
         self._seq = 0
 
@@ -146,8 +150,12 @@ class Pool:
     def _pick(self, free: Sequence[Backend], key: RequestKey) -> Backend | None:
         if not free:
             return None
-        choice = self.strategy(free, key)
+        choice = self.strategy(free, self._warmed(key))
         return choice if isinstance(choice, Backend) else None
+
+    def _warmed(self, key: RequestKey) -> RequestKey:
+        """``key`` with the backend its session or prefix was last sent to, if recently."""
+        return replace(key, warm=self.warm.where(key.affinity)) if key.affinity is not None else key
 
     def _choose(self, model: str, key: RequestKey, exclude: frozenset[str]) -> Backend | None:
         return self._pick(self._free(model, exclude), key)
@@ -159,6 +167,8 @@ class Pool:
         return late is None or len(free) < 2 or any(b.engine_room(late.engine_queue) for b in free)
 
     def _take(self, backend: Backend, key: RequestKey) -> Backend:
+        if key.affinity is not None:
+            self.warm.sent(key.affinity, backend.name)
         backend.est.sent(key.seq, key.prompt_tokens, key.max_tokens, backend.in_flight)
         backend.in_flight += 1
         backend.breaker.on_start()
@@ -245,8 +255,7 @@ class Pool:
         if not candidates:
             return False
         now = self.clock()
-        held = [Held(now - w.since, w.key.prompt_tokens, w.key.max_tokens,
-                     frozenset(i for i, b in enumerate(candidates) if b.name in w.exclude)) for w in group]
+        held = [hold(now - w.since, self._warmed(w.key), candidates, self.affinity.slack, w.exclude) for w in group]
         chosen = next_release(candidates, held, engine_queue)
         if chosen is None:
             return False

@@ -8,7 +8,9 @@ pair it rolls the engines forward (``twin.py``): the pair's request goes to that
 other held requests follow in arrival order, each to the engine that would give it the
 earliest first token, and the pair whose held requests' TTFTs (time held included) have the
 smallest sum of cubes is released. A short prompt can thus go to the slow GPU now because
-a long one held behind it is better served by the fast GPU's next free slot. See
+a long one held behind it is better served by the fast GPU's next free slot. Prefix affinity
+stays a tie-breaker, as on arrival: a release to the held request's warm engine wins while its
+rollout is within that request's affinity allowance of the cheapest. See
 ``runtime/ROUTING.md`` § Late binding.
 """
 
@@ -19,9 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .routing import AFFINITY_MAX_REL, BackendStats, RequestKey, affinity_slack_s, warm_backend
 from .twin import EngineView, Job
 
-__all__ = ["COST_POWER", "GREEDY", "RELEASE_CANDIDATES", "ROLLOUT_MAX", "Held", "Holding", "joint_release",
+__all__ = ["COST_POWER", "GREEDY", "RELEASE_CANDIDATES", "ROLLOUT_MAX", "Held", "Holding", "hold", "joint_release",
            "next_release"]
 
 RELEASE_CANDIDATES = 6  # the oldest held requests considered for release
@@ -31,12 +34,28 @@ COST_POWER = 3  # a rollout costs the sum of its TTFTs cubed: squares met fewer 
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """A request waiting in the router: how long it has waited, its size, engines it must avoid."""
+    """A request waiting in the router: how long it has waited, its size, engines it must avoid,
+    and the engine whose prefix cache is warm for it with the delay that warmth is worth."""
 
     waited_s: float
     prompt_tokens: int
     max_tokens: int
     excluded: frozenset[int] = frozenset()  # indexes into the views (backends that already failed it)
+    warm: int | None = None  # index into the views of the engine its prefix was last sent to
+    warm_slack_s: float = 0.0  # ``routing.affinity_slack_s`` of that engine
+
+
+def hold(waited_s: float, key: RequestKey, candidates: Sequence[BackendStats], slack: int,
+         exclude: frozenset[str] = frozenset()) -> Held:
+    """A held request as the release sees it among ``candidates``: the ones named in ``exclude``
+    (they already failed it) are avoided, and the engine its prefix was last sent to (``key.warm``)
+    is warm, worth ``slack`` requests' worth of that engine's queueing delay once its rates are
+    measured."""
+    excluded = frozenset(i for i, b in enumerate(candidates) if b.name in exclude)
+    warm = warm_backend(candidates, key)
+    rates = candidates[warm].rates if warm is not None else None
+    slack_s = affinity_slack_s(candidates[warm], rates, slack) if warm is not None and rates is not None else 0.0
+    return Held(waited_s, key.prompt_tokens, key.max_tokens, excluded, warm, slack_s)
 
 
 class Holding(Protocol):
@@ -82,27 +101,50 @@ def joint_release(views: Sequence[EngineView], held: Sequence[Held], rooms: Sequ
     """``(held index, view index)`` of the release with the cheapest rollout, or None when no
     candidate may go to an engine with room. ``held`` is in arrival order; ``rooms`` index the
     views of engines with room. Cost: the sum of cubed TTFTs, so one long wait weighs more
-    than several short ones."""
+    than several short ones.
+
+    Affinity breaks near-ties as it does on arrival (``routing.make_load_strategy``): the cheapest
+    release of a held request to its warm engine wins when it costs at most as much more than the
+    cheapest release as delaying that one request by its allowance would: ``warm_slack_s``, and at
+    most :data:`~.routing.AFFINITY_MAX_REL` of its TTFT elsewhere. With one request held that is
+    the arrival rule exactly.
+    """
+    orders = [[first, *held[:k], *held[k + 1:]][:ROLLOUT_MAX]
+              for k, first in enumerate(held[:RELEASE_CANDIDATES])]
     best: tuple[int, int] | None = None
     best_cost = math.inf
-    for k in range(min(len(held), RELEASE_CANDIDATES)):
-        first = held[k]
-        order = [first, *held[:k], *held[k + 1:]][:ROLLOUT_MAX]
+    for k, order in enumerate(orders):
         for room in rooms:
-            if room in first.excluded:
-                continue
-            jobs = [list(v.jobs) for v in views]
-            cost = 0.0
-            for n, h in enumerate(order):
-                if n == 0:
-                    where, ttft = room, _ttft(views[room], jobs[room], h.prompt_tokens)
-                else:
-                    ttft, where = min((_ttft(v, jobs[i], h.prompt_tokens), i) for i, v in enumerate(views)
-                                      if i not in h.excluded or len(h.excluded) >= len(views))
-                cost += (h.waited_s + ttft) ** COST_POWER
-                if cost >= best_cost:
-                    break
-                jobs[where].append(Job(float(max(1, h.prompt_tokens)), views[where].output_steps(h.max_tokens)))
-            if cost < best_cost:
+            if room not in order[0].excluded and (cost := _rollout(views, order, room, best_cost)) < best_cost:
                 best, best_cost = (k, room), cost
-    return best
+    if best is None:
+        return None
+    chosen, chosen_cost = best, math.inf
+    for k, order in enumerate(orders):
+        first, warm = order[0], order[0].warm
+        if warm is None or warm not in rooms or warm in first.excluded or (k, warm) == best:
+            continue
+        ttft = first.waited_s + _ttft(views[warm], list(views[warm].jobs), first.prompt_tokens)
+        delay = min(first.warm_slack_s, AFFINITY_MAX_REL / (1 + AFFINITY_MAX_REL) * ttft)
+        allowed = min(chosen_cost, best_cost + ttft ** COST_POWER - (ttft - delay) ** COST_POWER)
+        if (cost := _rollout(views, order, warm, allowed)) <= allowed:
+            chosen, chosen_cost = (k, warm), cost
+    return chosen
+
+
+def _rollout(views: Sequence[EngineView], order: Sequence[Held], room: int, bound: float) -> float:
+    """Summed cubed TTFTs, time held included, of ``order[0]`` released to ``room`` and the rest
+    following, each to the engine of its earliest first token; stops once past ``bound``."""
+    jobs = [list(v.jobs) for v in views]
+    cost = 0.0
+    for n, h in enumerate(order):
+        if n == 0:
+            where, ttft = room, _ttft(views[room], jobs[room], h.prompt_tokens)
+        else:
+            ttft, where = min((_ttft(v, jobs[i], h.prompt_tokens), i) for i, v in enumerate(views)
+                              if i not in h.excluded or len(h.excluded) >= len(views))
+        cost += (h.waited_s + ttft) ** COST_POWER
+        if cost > bound:
+            break
+        jobs[where].append(Job(float(max(1, h.prompt_tokens)), views[where].output_steps(h.max_tokens)))
+    return cost

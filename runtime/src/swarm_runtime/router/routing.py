@@ -22,12 +22,14 @@ __all__ = [
     "RequestKey",
     "Strategy",
     "affinity_key",
+    "affinity_slack_s",
     "estimate_prompt_tokens",
     "make_load_strategy",
     "predict_ttft",
     "queue_wait",
     "rendezvous_rank",
     "round_robin",
+    "warm_backend",
 ]
 
 EXPLORE_EVERY = 8  # at most one decision in this many probes a backend whose rates are unknown
@@ -87,13 +89,16 @@ class RequestKey:
     """What a strategy may read about the request.
 
     ``affinity`` is a session/prefix hash, ``seq`` a sequence number, ``prompt_tokens`` the
-    estimated prompt length and ``max_tokens`` the requested output cap (0 when unknown).
+    estimated prompt length, ``max_tokens`` the requested output cap (0 when unknown) and
+    ``warm`` the backend the same session or prefix was last sent to, if recently: the one whose
+    prefix cache may still hold it (the pool remembers; see ``affinity.ttl_s``).
     """
 
     affinity: int | None
     seq: int
     prompt_tokens: int = 0
     max_tokens: int = 0
+    warm: str | None = None
 
 
 Strategy = Callable[[Sequence[BackendStats], RequestKey], BackendStats | None]
@@ -161,6 +166,18 @@ def rendezvous_rank(b: BackendStats, key: int) -> int:
     return _mix((key << 32) ^ b.salt)
 
 
+def warm_backend(candidates: Sequence[BackendStats], key: RequestKey) -> int | None:
+    """Index of the candidate whose prefix cache is warm for this request (``key.warm``), if any."""
+    return next((i for i, b in enumerate(candidates) if b.name == key.warm), None) if key.warm else None
+
+
+def affinity_slack_s(b: BackendStats, rates: Rates, slack: int) -> float:
+    """Seconds the warm backend ``b`` may add over the best prediction: ``slack`` requests' worth
+    of its queueing delay (a request's slot holding time over its sequence limit, or over its
+    router cap before the limit is known)."""
+    return slack * rates.service_s / (rates.slots if math.isfinite(rates.slots) else max(b.limit, 1))
+
+
 def make_load_strategy(slack: int) -> Strategy:
     """Shortest expected delay: the candidate with the smallest predicted time to first token.
 
@@ -172,10 +189,11 @@ def make_load_strategy(slack: int) -> Strategy:
     Exploration: when some candidates have no measured rates and others do, one decision in
     :data:`EXPLORE_EVERY` goes to an unmeasured one holding fewer than
     :data:`EXPLORE_MAX_IN_FLIGHT` requests, so it gets measured without being flooded.
-    Affinity: the key's rendezvous winner keeps the request while its prediction exceeds the
-    best one by at most ``slack`` requests' worth of its queueing delay and at most
-    :data:`AFFINITY_MAX_REL` of the best prediction; a warm prefix cache is worth a little
-    delay, never a queue.
+    Affinity: the backend the key was last sent to (``key.warm``) keeps the request while its
+    prediction exceeds the best one by at most ``slack`` requests' worth of its queueing delay and
+    at most :data:`AFFINITY_MAX_REL` of the best prediction; a warm prefix cache is worth a little
+    delay, never a queue. A key with no warm backend goes by load alone, exact ties broken by
+    rendezvous hashing (so idle backends share new sessions).
     """
 
     def pick(candidates: Sequence[BackendStats], key: RequestKey) -> BackendStats | None:
@@ -196,16 +214,15 @@ def make_load_strategy(slack: int) -> Strategy:
         if not any_measured:  # cold start: no slot limit known, so count requests
             for b in candidates:
                 predicted[b.name] += b.queue * PRIOR.base_s
-        best = min(candidates, key=lambda b: (predicted[b.name], b.queue, b.name))
-        if key.affinity is None:
-            return best
         affinity = key.affinity
-        preferred = max(candidates, key=lambda b: rendezvous_rank(b, affinity))
-        if preferred is best:
+        best = min(candidates, key=lambda b: (predicted[b.name], b.queue,
+                                              -rendezvous_rank(b, affinity) if affinity is not None else 0, b.name))
+        warm = warm_backend(candidates, key)
+        if warm is None or candidates[warm] is best:
             return best
-        own = rates[preferred.name]
-        per_request = own.service_s / (own.slots if math.isfinite(own.slots) else max(preferred.limit, 1))
-        allowance = min(slack * per_request, AFFINITY_MAX_REL * predicted[best.name])
+        preferred = candidates[warm]
+        allowance = min(affinity_slack_s(preferred, rates[preferred.name], slack),
+                        AFFINITY_MAX_REL * predicted[best.name])
         return preferred if predicted[preferred.name] <= predicted[best.name] + allowance else best
 
     return pick
