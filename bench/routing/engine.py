@@ -6,14 +6,17 @@ gives each decoding sequence one token, then spends what is left of the
 sequences are admitted first come, first served, or with ``priority`` (vLLM's
 ``--scheduling-policy priority``) or a sequence's own ``rank`` lowest value first, ties by arrival. A step
 takes ``slowdown × (base + per_seq × sequences + per_prefill_token × prompt tokens)``; a
-sequence whose prompt finishes in a step emits its first token at the step's end. The HTTP
+sequence whose prompt finishes in a step emits its first token at the step's end. With
+``prefix_cache_tokens`` (vLLM's automatic prefix caching), a sequence whose ``prefix`` another
+one prefilled recently is admitted with that prefix already computed; cached prefixes are
+dropped least recently used first once they hold more tokens than that. The HTTP
 server (``server.py``) drives it in real time; :func:`capacity` drives it in virtual time.
 """
 
 from __future__ import annotations
 
 import random
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,6 +42,7 @@ class EngineSpec:
     max_num_seqs: int = 8
     max_batched_tokens: int = 512
     priority: Callable[[int], int] | None = None  # prompt tokens -> priority; None: first come, first served
+    prefix_cache_tokens: int = 0  # prompt tokens of shared prefixes kept cached (0: no prefix caching)
 
 
 @dataclass(eq=False)
@@ -50,6 +54,8 @@ class Seq:
     prefilled: int = 0
     emitted: int = 0
     rank: float | None = None  # admission order, lowest first, ties by arrival (overrides ``spec.priority``)
+    prefix: int | None = None  # a shared prefix's key (a session, a system prompt); None: nothing shared
+    prefix_tokens: int = 0  # how many of the prompt's tokens that prefix is
     on_token: Callable[[int, bool], None] | None = field(default=None, repr=False)
 
 
@@ -62,6 +68,7 @@ class Engine:
     running: list[Seq] = field(default_factory=list)
     prompt_tokens_total: int = 0
     generation_tokens_total: int = 0
+    cached: OrderedDict[int, int] = field(default_factory=OrderedDict)  # prefix key -> tokens, least recent first
     _chunks: list[tuple[Seq, int]] = field(default_factory=list)
 
     def add(self, seq: Seq) -> None:
@@ -81,9 +88,10 @@ class Engine:
 
     def fork(self) -> Engine:
         """An independent copy of the scheduler's state, callbacks left out, to run ahead of time."""
-        copies = {id(s): Seq(s.prompt_tokens, s.output_tokens, s.prefilled, s.emitted, s.rank)
-                  for s in (*self.running, *self.waiting)}
-        ahead = Engine(self.spec, deque(copies[id(s)] for s in self.waiting), [copies[id(s)] for s in self.running])
+        copies = {id(s): Seq(s.prompt_tokens, s.output_tokens, s.prefilled, s.emitted, s.rank, s.prefix,
+                             s.prefix_tokens) for s in (*self.running, *self.waiting)}
+        ahead = Engine(self.spec, deque(copies[id(s)] for s in self.waiting), [copies[id(s)] for s in self.running],
+                       cached=OrderedDict(self.cached))
         ahead._chunks = [(copies[id(s)], chunk) for s, chunk in self._chunks]
         return ahead
 
@@ -94,7 +102,11 @@ class Engine:
         """Admit, choose this step's work, and return how long the step takes (0 when idle)."""
         spec = self.spec
         while self.waiting and len(self.running) < spec.max_num_seqs:
-            self.running.append(self.waiting.popleft())
+            seq = self.waiting.popleft()
+            if seq.prefix is not None and seq.prefix in self.cached:  # computed already: only the rest prefills
+                self.cached.move_to_end(seq.prefix)
+                seq.prefilled = max(seq.prefilled, min(seq.prefix_tokens, seq.prompt_tokens - 1))
+            self.running.append(seq)
         decoding = sum(1 for s in self.running if s.prefilled >= s.prompt_tokens)
         budget = spec.max_batched_tokens - decoding
         self._chunks = []
@@ -122,6 +134,8 @@ class Engine:
                 continue
             seq.emitted += 1
             self.generation_tokens_total += 1
+            if seq.emitted == 1 and seq.prefix is not None and 0 < seq.prefix_tokens <= self.spec.prefix_cache_tokens:
+                self._cache(seq.prefix, seq.prefix_tokens)
             last = seq.emitted >= seq.output_tokens
             if seq.on_token is not None:
                 seq.on_token(seq.emitted, last)
@@ -131,6 +145,12 @@ class Engine:
             self.running = [s for s in self.running if s not in done]
         self._chunks = []
         return done
+
+    def _cache(self, prefix: int, tokens: int) -> None:
+        self.cached[prefix] = tokens
+        self.cached.move_to_end(prefix)
+        while sum(self.cached.values()) > self.spec.prefix_cache_tokens:
+            self.cached.popitem(last=False)
 
 
 def capacity(spec: EngineSpec, sample: Callable[[random.Random], tuple[int, int]], requests: int = 3000,

@@ -16,6 +16,8 @@ under test order vLLM's waiting queue by prompt size (the peers keep first come,
 
     python -m routing.offline --load 0.8 --seeds 1 --seconds 300   (from bench/)
     python -m routing.offline --load 0.8,0.95 --seeds 1-6 --seconds 35 --from 5   (the bench's window)
+    python -m routing.offline --sessions 30 --load 1.2 --seeds 1-3 --seconds 65 --from 5 --policies swarm-late
+        [--no-affinity]   (turns of sessions sharing prefixes, engines with a prefix cache: affinity's gain)
 """
 
 from __future__ import annotations
@@ -72,22 +74,37 @@ class Lookahead:
     samples: int = 16
 
 
+@dataclass(frozen=True)
+class Sessions:
+    """A workload of sessions sharing prefixes (``workload.schedule``), engines that cache them
+    (vLLM's prefix caching, ``cache_tokens`` of them), and whether swarm-router uses affinity."""
+
+    count: int
+    cache_tokens: int = 30_000
+    affinity: bool = True
+
+
 def _arrival(req: Request) -> Arrival:
     return req.at, req.prompt_tokens, req.output_tokens
 
 
 def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed: int,
-         scrape_s: float = 0.5, look: Lookahead = Lookahead(), priority: str | None = None) -> list[Result]:
+         scrape_s: float = 0.5, look: Lookahead = Lookahead(), priority: str | None = None,
+         sessions: Sessions | None = None) -> list[Result]:
     """Every request of the schedule as a client would have seen it, in arrival order; ``priority``
-    names how the router sets vLLM's request priority (:data:`engine.PRIORITIES`), None for none."""
+    names how the router sets vLLM's request priority (:data:`engine.PRIORITIES`), None for none;
+    ``sessions`` replaces the short/long mix by turns of sessions that share prefixes."""
     now = 0.0
     clock: Callable[[], float] = lambda: now  # noqa: E731 -- the estimators read the loop's virtual time
     rank = PRIORITIES[priority] if priority else None
-    specs = [EngineSpec(slowdown=s, priority=rank) for s in slowdowns]
+    cache = sessions.cache_tokens if sessions else 0
+    specs = [EngineSpec(slowdown=s, priority=rank, prefix_cache_tokens=cache) for s in slowdowns]
     backends = [_Backend(f"b{i}-x{spec.slowdown:g}", Engine(spec), LoadEstimator(clock, spec.max_batched_tokens))
                 for i, spec in enumerate(specs)]
-    rate = offered_rate(slowdowns, load)
-    plan = schedule(rate, seconds, seed)
+    count = sessions.count if sessions else 0
+    rate = offered_rate(slowdowns, load, count)
+    plan = schedule(rate, seconds, seed, count)
+    affinity = sessions is None or sessions.affinity
     strategy = make_load_strategy(AFFINITY.slack)
     warm = WarmPrefixes(AFFINITY.ttl_s, AFFINITY.remember, clock)  # as the router's pool remembers
     rng = random.Random(seed)
@@ -113,7 +130,8 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     def send(b: _Backend, idx: int) -> None:
         req = plan[idx]
         where[idx] = b.name
-        warm.sent(req.tag, b.name)
+        if affinity:
+            warm.sent(req.tag, b.name)
         b.est.sent(idx + 1, req.prompt_tokens, req.output_tokens, b.in_flight)
         b.in_flight += 1
         sent_at = now
@@ -128,7 +146,8 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
                 b.in_flight -= 1
                 b.est.finished(i + 1)
 
-        b.engine.add(Seq(req.prompt_tokens, req.output_tokens, on_token=on_token))
+        b.engine.add(Seq(req.prompt_tokens, req.output_tokens, on_token=on_token,
+                         prefix=req.tag if req.prefix_tokens else None, prefix_tokens=req.prefix_tokens))
         if b.busy_until is None:
             step(b)
 
@@ -137,7 +156,8 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
 
     def key(idx: int) -> RequestKey:
         req = plan[idx]
-        return RequestKey(req.tag, idx + 1, req.prompt_tokens, req.output_tokens, warm.where(req.tag))
+        tag = req.tag if affinity else None
+        return RequestKey(tag, idx + 1, req.prompt_tokens, req.output_tokens, warm.where(tag))
 
     def choose(idx: int) -> _Backend:
         req = plan[idx]
@@ -231,20 +251,30 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=Lookahead.samples, help="sampled futures per decision")
     parser.add_argument("--vllm-priority", choices=sorted(PRIORITIES),
                         help="the router under test sets vLLM's request priority (the peers do not)")
+    parser.add_argument("--sessions", type=int, default=0,
+                        help="turns of this many sessions sharing prefixes instead of the short/long mix; "
+                             "--load is then against the engines' capacity without prefix caching")
+    parser.add_argument("--prefix-cache", type=int, default=Sessions(0).cache_tokens,
+                        help="with --sessions: prompt tokens of prefixes each engine keeps cached")
+    parser.add_argument("--no-affinity", action="store_true", help="with --sessions: swarm-router without affinity")
     args = parser.parse_args()
+    if args.sessions < 0 or args.prefix_cache < 0:
+        parser.error("--sessions and --prefix-cache must be at least 0")
+    sessions = Sessions(args.sessions, args.prefix_cache, not args.no_affinity) if args.sessions else None
     policies = args.policies.split(",")
     if unknown := [p for p in policies if p not in POLICIES]:
         parser.error(f"--policies: unknown {', '.join(unknown)} (known: {', '.join(POLICIES)})")
     look = Lookahead(args.horizon, args.cost, args.samples)
     specs = [EngineSpec(slowdown=s) for s in (1.0, 2.5)]
-    total, each = combined_capacity(specs)
+    total, each = combined_capacity(specs, args.sessions)
     rows: dict[str, list[tuple[float, int, str, dict[str, float]]]] = {}
     for load in (float(x) for x in args.load.split(",")):
         for seed in args.seeds:
             runs: dict[str, Summary] = {}
             for policy in (*policies, *PEERS):
                 priority = None if policy in PEERS else args.vllm_priority
-                results = race(policy, [1.0, 2.5], load, args.seconds, seed, look=look, priority=priority)
+                results = race(policy, [1.0, 2.5], load, args.seconds, seed, look=look, priority=priority,
+                               sessions=sessions)
                 runs[policy] = s = summarize(results, "x2.5", args.start, args.seconds)
                 print(f"{load:4.0%} seed {seed}  {policy:<12} p50 {s.ttft_p50 * 1e3:6.0f}  "
                       f"p95 {s.ttft_p95 * 1e3:6.0f}  p99 {s.ttft_p99 * 1e3:6.0f} ms  goodput {s.goodput:6.1%}  "

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 
 from .engine import EngineSpec, capacity
 
-__all__ = ["LONG_SHARE", "Request", "combined_capacity", "offered_rate", "prompt_text", "request_size", "schedule"]
+__all__ = ["LONG_SHARE", "Request", "combined_capacity", "offered_rate", "prompt_text", "request_size", "schedule",
+           "session_size"]
 
 LONG_SHARE = 0.25  # a quarter of the prompts are long (RAG context, pasted documents)
 CHARS_PER_TOKEN = 4  # the simulated tokenizer: four characters a token, like the router's estimate
+SESSION_PREFIX = (1000, 3000)  # tokens every turn of a session shares (``--sessions``)
+SESSION_QUESTION = (40, 250)  # tokens of the turn's own question
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +23,8 @@ class Request:
     at: float
     prompt_tokens: int
     output_tokens: int
-    tag: int
+    tag: int  # distinct per request; with sessions, the session's key (its shared prefix)
+    prefix_tokens: int = 0  # how many of the prompt's tokens the session shares (0: none)
 
 
 def request_size(rng: random.Random) -> tuple[int, int]:
@@ -29,28 +33,43 @@ def request_size(rng: random.Random) -> tuple[int, int]:
     return prompt, rng.randint(16, 48)
 
 
-def combined_capacity(specs: list[EngineSpec]) -> tuple[float, list[float]]:
-    """Total and per-engine saturated throughput (requests/s) for this mix."""
-    each = [capacity(spec, request_size) for spec in specs]
+def session_size(rng: random.Random) -> tuple[int, int]:
+    """``(prompt tokens, output tokens)`` of a turn in a session: a shared prefix (a long system
+    prompt or a document under discussion) plus a short question."""
+    return rng.randint(*SESSION_PREFIX) + rng.randint(*SESSION_QUESTION), rng.randint(16, 48)
+
+
+
+def combined_capacity(specs: list[EngineSpec], sessions: int = 0) -> tuple[float, list[float]]:
+    """Total and per-engine saturated throughput (requests/s) for this mix (with ``sessions``, the
+    session mix computed in full, as without a prefix cache)."""
+    each = [capacity(spec, session_size if sessions else request_size) for spec in specs]
     return sum(each), each
 
 
-def schedule(rate: float, seconds: float, seed: int) -> list[Request]:
-    """Poisson arrivals at ``rate`` per second for ``seconds``."""
+def schedule(rate: float, seconds: float, seed: int, sessions: int = 0) -> list[Request]:
+    """Poisson arrivals at ``rate`` per second for ``seconds``; with ``sessions``, each request is a
+    turn of one of that many sessions (chosen uniformly), sharing its session's prefix."""
     rng = random.Random(seed)
+    prefixes = [(rng.getrandbits(32), rng.randint(*SESSION_PREFIX)) for _ in range(sessions)]
     out: list[Request] = []
     t = rng.expovariate(rate)
     while t < seconds:
-        prompt, output = request_size(rng)
-        out.append(Request(t, prompt, output, rng.getrandbits(32)))
+        if prefixes:
+            key, prefix = rng.choice(prefixes)
+            out.append(Request(t, prefix + rng.randint(*SESSION_QUESTION), rng.randint(16, 48), key, prefix))
+        else:
+            prompt, output = request_size(rng)
+            out.append(Request(t, prompt, output, rng.getrandbits(32)))
         t += rng.expovariate(rate)
     return out
 
 
-def offered_rate(slowdowns: list[float], load: float) -> float:
+def offered_rate(slowdowns: list[float], load: float, sessions: int = 0) -> float:
     """Requests/s at ``load`` × the engines' combined first-come-first-served capacity: the same
-    offered load for every router, whatever order it makes the engines admit requests in."""
-    total, _ = combined_capacity([EngineSpec(slowdown=s) for s in slowdowns])
+    offered load for every router, whatever order it makes the engines admit requests in (with
+    ``sessions``: their capacity without a prefix cache)."""
+    total, _ = combined_capacity([EngineSpec(slowdown=s) for s in slowdowns], sessions)
     return load * total
 
 
