@@ -29,7 +29,7 @@ __all__ = ["COST_POWER", "GREEDY", "RELEASE_CANDIDATES", "ROLLOUT_MAX", "Held", 
 
 RELEASE_CANDIDATES = 6  # the oldest held requests considered for release
 ROLLOUT_MAX = 32  # held requests a rollout places (bounds a decision to ~10 ms at 2 engines)
-COST_POWER = 3  # a rollout costs the sum of its TTFTs cubed: squares met fewer goals at 95 % load offline
+COST_POWER = 3  # a rollout costs the sum of its TTFTs cubed (offline, squares and fourth powers met no more goals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +106,8 @@ def joint_release(views: Sequence[EngineView], held: Sequence[Held], rooms: Sequ
     Affinity breaks near-ties as it does on arrival (``routing.make_load_strategy``): the cheapest
     release of a held request to its warm engine wins when it costs at most as much more than the
     cheapest release as delaying that one request by its allowance would: ``warm_slack_s``, and at
-    most :data:`~.routing.AFFINITY_MAX_REL` of its TTFT elsewhere. With one request held that is
-    the arrival rule exactly.
+    most :data:`~.routing.AFFINITY_MAX_REL` of its TTFT elsewhere (time held included). For a
+    single held request that is the arrival rule's bound.
     """
     orders = [[first, *held[:k], *held[k + 1:]][:ROLLOUT_MAX]
               for k, first in enumerate(held[:RELEASE_CANDIDATES])]
