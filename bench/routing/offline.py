@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 
 from swarm_runtime.router.config import AffinityConfig
 from swarm_runtime.router.estimator import EstimatedLoad, LoadEstimator
+from swarm_runtime.router.prefixes import MAX_BLOCKS, PrefixMemory, spared_tokens, warmed
 from swarm_runtime.router.release import GREEDY, hold, next_release
-from swarm_runtime.router.routing import RequestKey, make_load_strategy
+from swarm_runtime.router.routing import CHARS_PER_TOKEN, RequestKey, make_load_strategy
 from swarm_runtime.router.warm import WarmPrefixes
 from swarm_runtime.vllm_metrics import VllmMetrics
 
@@ -107,6 +108,9 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     affinity = sessions is None or sessions.affinity
     strategy = make_load_strategy(AFFINITY.slack)
     warm = WarmPrefixes(AFFINITY.ttl_s, AFFINITY.remember, clock)  # as the router's pool remembers
+    memory = PrefixMemory(AFFINITY.ttl_s, max(1, AFFINITY.cache_tokens * CHARS_PER_TOKEN // AFFINITY.prefix_chars),
+                          clock)
+    block_tokens = AFFINITY.prefix_chars // CHARS_PER_TOKEN
     rng = random.Random(seed)
     ttft = [-1.0] * len(plan)
     e2e = [-1.0] * len(plan)
@@ -130,9 +134,12 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     def send(b: _Backend, idx: int) -> None:
         req = plan[idx]
         where[idx] = b.name
+        own = blocks(idx)  # as the pool binds: the blocks its cache holds are not computed again
+        spared = spared_tokens(memory.cached(b.name, own), key(idx), AFFINITY.prefix_chars)
         if affinity:
             warm.sent(req.tag, b.name)
-        b.est.sent(idx + 1, req.prompt_tokens, req.output_tokens, b.in_flight)
+            memory.sent(b.name, own)
+        b.est.sent(idx + 1, req.prompt_tokens - spared, req.output_tokens, b.in_flight)
         b.in_flight += 1
         sent_at = now
 
@@ -154,10 +161,21 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     def states() -> list[EngineState]:
         return [(b.engine, b.busy_until) for b in backends]
 
+    def blocks(idx: int) -> tuple[int, ...]:
+        """The prompt's block names as the router's proxy would hash them: the session's shared
+        prefix first (the same names in every turn), then blocks of its own."""
+        req = plan[idx]
+        if not affinity:
+            return ()
+        shared = req.prefix_tokens // block_tokens
+        return tuple((req.tag << 20) | k if k < shared else ((idx + 1) << 40) | k
+                     for k in range(min(MAX_BLOCKS, req.prompt_tokens // block_tokens)))
+
     def key(idx: int) -> RequestKey:
         req = plan[idx]
         tag = req.tag if affinity else None
-        return RequestKey(tag, idx + 1, req.prompt_tokens, req.output_tokens, warm.where(tag))
+        bare = RequestKey(tag, idx + 1, req.prompt_tokens, req.output_tokens, blocks=blocks(idx))
+        return warmed(bare, [b.name for b in backends], warm.where(tag), memory, AFFINITY.prefix_chars)
 
     def choose(idx: int) -> _Backend:
         req = plan[idx]

@@ -8,6 +8,7 @@ import math
 import pytest
 from swarm_runtime.router.config import AffinityConfig, BackendConfig, BreakerConfig, LateBindingConfig
 from swarm_runtime.router.pool import NoBackend, Pool, QueueFull, QueueTimeout
+from swarm_runtime.router.prefixes import prompt_blocks
 from swarm_runtime.router.routing import make_load_strategy, rendezvous_rank
 
 
@@ -201,3 +202,27 @@ def test_a_session_follows_the_backend_it_was_last_sent_to_until_it_is_forgotten
         return [first, second, third]
 
     assert asyncio.run(scenario()) == ["b", "b", "a"]
+
+
+def test_a_prompt_whose_prefix_a_backend_was_just_sent_is_credited_there() -> None:
+    configs = [BackendConfig(name=n, url="http://127.0.0.1:1", models=["m"]) for n in ("a", "b")]
+    p = Pool(configs, BreakerConfig(), make_load_strategy(2), 4, affinity=AffinityConfig())
+    system = "You are a careful assistant. " * 40  # 4 whole blocks of 256 characters: 256 tokens
+    first_blocks = prompt_blocks(system + "first question " * 20, 256)
+    second_blocks = prompt_blocks(system + "second question " * 20, 256)
+
+    async def scenario() -> tuple[str, float, str, float]:
+        deadline = asyncio.get_running_loop().time() + 1
+        key = p.key(None, 400, 32, first_blocks)
+        first = await p.acquire("m", key, deadline)
+        computed_first = first.pending_prefill
+        p.release(first, key)  # done: nothing of it left to prefill
+        second = await p.acquire("m", p.key(None, 400, 32, second_blocks), deadline)
+        return first.name, computed_first, second.name, second.pending_prefill
+
+    first, computed_first, second, computed_second = asyncio.run(scenario())
+    assert computed_first == 400  # nothing cached anywhere: the whole prompt is computed
+    assert second == first  # both idle: the one that spares the shared system prompt is faster
+    assert computed_second == 400 - 4 * 64
+    other = "b" if first == "a" else "a"
+    assert p.prefixes.cached(other, second_blocks) == 0

@@ -65,6 +65,17 @@ def test_a_warm_engine_wins_within_its_allowance_and_loses_beyond_it() -> None:
                          rooms=[0, 1]) == (0, 1)
 
 
+def test_a_held_long_prompt_whose_prefix_an_engine_caches_waits_for_that_engine() -> None:
+    # Only the slow GPU has room; the fast one frees in 3 steps. Without a cached prefix the long
+    # prompt waits for the fast GPU (first test). If the slow GPU caches all but 100 of its tokens,
+    # sending it there now is cheapest.
+    views = [busy(FAST, 3), idle(SLOW)]
+    assert joint_release(views, [Held(0.0, LONG, 32), Held(0.0, SHORT, 32)], rooms=[1]) == (1, 1)
+    cached = Held(0.0, LONG, 32, warm=1, warm_tokens=LONG - 100)
+    assert cached.prompt_on(1) == 100 and cached.prompt_on(0) == LONG
+    assert joint_release(views, [cached, Held(0.0, SHORT, 32)], rooms=[1]) == (0, 1)
+
+
 def test_a_long_queue_is_decided_within_bounds() -> None:
     views = [busy(FAST, 3), idle(SLOW)]
     held = [Held(i * 0.01, LONG if i % 4 == 0 else SHORT, 32) for i in range(500)]

@@ -151,6 +151,17 @@ def test_a_key_warm_nowhere_goes_by_load_alone() -> None:
     assert pick([a, b], key(7, warm="gone")) is b  # warm on a backend that is no candidate
 
 
+def test_the_warm_backend_is_predicted_for_the_part_of_the_prompt_its_cache_does_not_hold() -> None:
+    a, b = B("a", FAST), B("b", FAST)
+    a.pending_prefill = 2000  # 80 ms of prefill ahead on a
+    long = RequestKey(5, 1, 3000, 32, warm="a")
+    assert pick([a, b], long) is b  # 0.22 s against 0.14 s: far beyond the affinity allowance
+    cached = RequestKey(5, 1, 3000, 32, warm="a", warm_tokens=2900)
+    assert pick([a, b], cached) is a  # a computes 100 tokens behind 2000: 0.10 s against 0.14 s
+    assert pick([b, a], cached) is a
+    assert cached.prompt_on("a") == 100 and cached.prompt_on("b") == 3000
+
+
 def test_affinity_yields_beyond_the_slack() -> None:
     a, b = B("a", FAST), B("b", FAST)
     warm_a = key(3, warm="a")

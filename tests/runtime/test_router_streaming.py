@@ -97,6 +97,24 @@ def test_prefix_affinity_and_spill_under_load(fake_factory: Callable[..., FakeVl
     assert len(spread) == 2 and min(spread.values()) >= 5  # a burst spills over to the other one
 
 
+@pytest.mark.parametrize("affinity", [{}, {"enabled": False}, {"cache_tokens": 0}])
+def test_the_router_remembers_which_prompt_blocks_it_sent_where(fake_factory: Callable[..., FakeVllm],
+                                                                router_factory: Callable[..., RouterServer],
+                                                                client: httpx.Client,
+                                                                affinity: dict[str, object]) -> None:
+    router = router_factory(router_config([fake_factory(), fake_factory()], affinity=affinity))
+    system = "You are a careful assistant. " * 40  # 1,160 characters
+    body = {"model": "primary", "messages": [{"role": "system", "content": system},
+                                             {"role": "user", "content": "What is a monad?"}]}
+    served = client.post(router.url + "/v1/chat/completions", headers=AUTH, json=body).headers["x-swarm-backend"]
+    prefixes = router.state.pool.prefixes
+    held = router.call(lambda: {name: prefixes.blocks(name) for name in ("b0", "b1")})
+    if affinity:  # affinity off, or no prefix cache assumed: nothing is hashed or credited
+        assert held == {"b0": 0, "b1": 0}
+    else:  # "system:" + the system prompt + newline + "user:" + the question: 1,190 characters, 4 whole blocks
+        assert held == {served: 4, ("b1" if served == "b0" else "b0"): 0}
+
+
 def test_the_router_counts_a_streams_events_as_its_progress(fake_factory: Callable[..., FakeVllm],
                                                           router_factory: Callable[..., RouterServer],
                                                           client: httpx.Client) -> None:

@@ -124,6 +124,11 @@ class AffinityConfig(_Strict):
     cached prefixes when it needs the memory, so a busy engine forgets sooner)."""
     remember: int = Field(default=8192, ge=1, le=1_000_000)
     """Sessions and prefixes remembered at most (the least recently sent are forgotten first)."""
+    cache_tokens: int = Field(default=32_768, ge=0, le=100_000_000)
+    """Prompt tokens of prefixes each backend is assumed to keep cached (vLLM's prefix caching; its
+    log states the KV cache size at start). The prompt blocks of ``prefix_chars`` characters sent to
+    a backend count as cached there while among the last this many tokens' worth, within ``ttl_s``;
+    a warm backend is predicted to compute only the rest. 0: no prompt is credited a cached prefix."""
 
 
 class LateBindingConfig(_Strict):

@@ -18,13 +18,14 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .breaker import CircuitBreaker
 from .config import AffinityConfig, BackendConfig, BreakerConfig, LateBindingConfig
 from .estimator import EstimatedLoad, LoadEstimator
+from .prefixes import PrefixMemory, spared_tokens, warmed
 from .release import GREEDY, hold, next_release
-from .routing import RequestKey, Strategy
+from .routing import CHARS_PER_TOKEN, RequestKey, Strategy
 from .warm import WarmPrefixes
 
 __all__ = ["Backend", "NoBackend", "Pool", "QueueFull", "QueueTimeout"]
@@ -133,15 +134,18 @@ class Pool:
         self.late = late if late is not None and late.enabled and queue_max > 0 else None
         self.affinity = affinity or AffinityConfig()
         self.warm = WarmPrefixes(self.affinity.ttl_s, self.affinity.remember, clock)
+        cached_blocks = self.affinity.cache_tokens * CHARS_PER_TOKEN // self.affinity.prefix_chars
+        self.prefixes = PrefixMemory(self.affinity.ttl_s, max(1, cached_blocks), clock)
         self.waiters: deque[_Waiter] = deque()
         self._seq = 0
 
     def models(self) -> list[str]:
         return sorted(self.by_model)
 
-    def key(self, affinity: int | None, prompt_tokens: int = 0, max_tokens: int = 0) -> RequestKey:
+    def key(self, affinity: int | None, prompt_tokens: int = 0, max_tokens: int = 0,
+            blocks: tuple[int, ...] = ()) -> RequestKey:
         self._seq += 1
-        return RequestKey(affinity, self._seq, prompt_tokens, max_tokens)
+        return RequestKey(affinity, self._seq, prompt_tokens, max_tokens, blocks=blocks)
 
     def _free(self, model: str, exclude: frozenset[str] = frozenset()) -> list[Backend]:
         """The backends that may take a request for ``model`` now: serving it, available, under their cap."""
@@ -150,12 +154,13 @@ class Pool:
     def _pick(self, free: Sequence[Backend], key: RequestKey) -> Backend | None:
         if not free:
             return None
-        choice = self.strategy(free, self._warmed(key))
+        choice = self.strategy(free, self._warmed(key, free))
         return choice if isinstance(choice, Backend) else None
 
-    def _warmed(self, key: RequestKey) -> RequestKey:
-        """``key`` with the backend its session or prefix was last sent to, if recently."""
-        return replace(key, warm=self.warm.where(key.affinity)) if key.affinity is not None else key
+    def _warmed(self, key: RequestKey, candidates: Sequence[Backend]) -> RequestKey:
+        """``key`` with its warm backend among ``candidates`` (``prefixes.warmed``)."""
+        return warmed(key, [b.name for b in candidates], self.warm.where(key.affinity), self.prefixes,
+                      self.affinity.prefix_chars)
 
     def _choose(self, model: str, key: RequestKey, exclude: frozenset[str]) -> Backend | None:
         return self._pick(self._free(model, exclude), key)
@@ -167,9 +172,12 @@ class Pool:
         return late is None or len(free) < 2 or any(b.engine_room(late.engine_queue) for b in free)
 
     def _take(self, backend: Backend, key: RequestKey) -> Backend:
+        """Bind ``key`` to ``backend``: its prompt counts as the tokens the backend will compute."""
         if key.affinity is not None:
             self.warm.sent(key.affinity, backend.name)
-        backend.est.sent(key.seq, key.prompt_tokens, key.max_tokens, backend.in_flight)
+        spared = spared_tokens(self.prefixes.cached(backend.name, key.blocks), key, self.affinity.prefix_chars)
+        self.prefixes.sent(backend.name, key.blocks)
+        backend.est.sent(key.seq, key.prompt_tokens - spared, key.max_tokens, backend.in_flight)
         backend.in_flight += 1
         backend.breaker.on_start()
         return backend
@@ -255,7 +263,8 @@ class Pool:
         if not candidates:
             return False
         now = self.clock()
-        held = [hold(now - w.since, self._warmed(w.key), candidates, self.affinity.slack, w.exclude) for w in group]
+        held = [hold(now - w.since, self._warmed(w.key, candidates), candidates, self.affinity.slack, w.exclude)
+                for w in group]
         chosen = next_release(candidates, held, engine_queue)
         if chosen is None:
             return False

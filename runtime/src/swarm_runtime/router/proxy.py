@@ -32,7 +32,8 @@ from .errors import error_event, error_response
 from .idle import IdleWatch
 from .metrics import BackendMetrics, RouterMetrics
 from .pool import Backend, NoBackend, Pool, QueueFull, QueueTimeout
-from .routing import RequestKey, affinity_key, estimate_prompt_tokens
+from .prefixes import MAX_BLOCKS, prompt_blocks
+from .routing import RequestKey, affinity_key, estimate_prompt_tokens, prompt_text
 from .upstream import ConnectFailed, FirstByteTimeout, UpstreamPool, UpstreamResponse
 from .validation import CHAT_PATH, COMPLETIONS_PATH, validate
 
@@ -89,6 +90,7 @@ class Proxy:
         self.idle_s = cfg.timeouts.idle_s
         self.retries = cfg.retries
         self.prefix_chars = cfg.affinity.prefix_chars if cfg.affinity.enabled else 0
+        self.credit_prefixes = bool(self.prefix_chars and cfg.affinity.cache_tokens)  # cached prefixes predicted
         self.loop: asyncio.AbstractEventLoop  # bound by start(), on the loop that serves requests
 
     def start(self) -> None:
@@ -136,7 +138,9 @@ class Proxy:
             self.metrics.count("none", 400)
             return error_response(400, problem.message, code=problem.code, param=problem.param)
         affinity = affinity_key(body, self.prefix_chars) if self.prefix_chars else None
-        key = self.pool.key(affinity, *estimate_prompt_tokens(len(raw), body))
+        blocks = prompt_blocks(prompt_text(body, self.prefix_chars * MAX_BLOCKS), self.prefix_chars) \
+            if self.credit_prefixes else ()
+        key = self.pool.key(affinity, *estimate_prompt_tokens(len(raw), body), blocks)
         suspects: list[Backend] = []
         try:
             return await self._route(request, raw, model, key, arrived, suspects)

@@ -41,8 +41,13 @@ class Held:
     prompt_tokens: int
     max_tokens: int
     excluded: frozenset[int] = frozenset()  # indexes into the views (backends that already failed it)
-    warm: int | None = None  # index into the views of the engine its prefix was last sent to
+    warm: int | None = None  # index into the views of its warm engine (``RequestKey.warm``)
     warm_slack_s: float = 0.0  # ``routing.affinity_slack_s`` of that engine
+    warm_tokens: int = 0  # prompt tokens that engine's prefix cache spares
+
+    def prompt_on(self, engine: int) -> int:
+        """Prompt tokens ``engine`` would compute for it."""
+        return max(1, self.prompt_tokens - self.warm_tokens) if engine == self.warm else self.prompt_tokens
 
 
 def hold(waited_s: float, key: RequestKey, candidates: Sequence[BackendStats], slack: int,
@@ -55,7 +60,8 @@ def hold(waited_s: float, key: RequestKey, candidates: Sequence[BackendStats], s
     warm = warm_backend(candidates, key)
     rates = candidates[warm].rates if warm is not None else None
     slack_s = affinity_slack_s(candidates[warm], rates, slack) if warm is not None and rates is not None else 0.0
-    return Held(waited_s, key.prompt_tokens, key.max_tokens, excluded, warm, slack_s)
+    return Held(waited_s, key.prompt_tokens, key.max_tokens, excluded, warm, slack_s,
+                key.warm_tokens if warm is not None else 0)
 
 
 class Holding(Protocol):
@@ -124,7 +130,7 @@ def joint_release(views: Sequence[EngineView], held: Sequence[Held], rooms: Sequ
         first, warm = order[0], order[0].warm
         if warm is None or warm not in rooms or warm in first.excluded or (k, warm) == best:
             continue
-        ttft = first.waited_s + _ttft(views[warm], list(views[warm].jobs), first.prompt_tokens)
+        ttft = first.waited_s + _ttft(views[warm], list(views[warm].jobs), first.prompt_on(warm))
         delay = min(first.warm_slack_s, AFFINITY_MAX_REL / (1 + AFFINITY_MAX_REL) * ttft)
         allowed = min(chosen_cost, best_cost + ttft ** COST_POWER - (ttft - delay) ** COST_POWER)
         if (cost := _rollout(views, order, warm, allowed)) <= allowed:
@@ -139,12 +145,12 @@ def _rollout(views: Sequence[EngineView], order: Sequence[Held], room: int, boun
     cost = 0.0
     for n, h in enumerate(order):
         if n == 0:
-            where, ttft = room, _ttft(views[room], jobs[room], h.prompt_tokens)
+            where, ttft = room, _ttft(views[room], jobs[room], h.prompt_on(room))
         else:
-            ttft, where = min((_ttft(v, jobs[i], h.prompt_tokens), i) for i, v in enumerate(views)
+            ttft, where = min((_ttft(v, jobs[i], h.prompt_on(i)), i) for i, v in enumerate(views)
                               if i not in h.excluded or len(h.excluded) >= len(views))
         cost += (h.waited_s + ttft) ** COST_POWER
         if cost > bound:
             break
-        jobs[where].append(Job(float(max(1, h.prompt_tokens)), views[where].output_steps(h.max_tokens)))
+        jobs[where].append(Job(float(max(1, h.prompt_on(where))), views[where].output_steps(h.max_tokens)))
     return cost

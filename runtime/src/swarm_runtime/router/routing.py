@@ -26,6 +26,7 @@ __all__ = [
     "estimate_prompt_tokens",
     "make_load_strategy",
     "predict_ttft",
+    "prompt_text",
     "queue_wait",
     "rendezvous_rank",
     "round_robin",
@@ -89,9 +90,10 @@ class RequestKey:
     """What a strategy may read about the request.
 
     ``affinity`` is a session/prefix hash, ``seq`` a sequence number, ``prompt_tokens`` the
-    estimated prompt length, ``max_tokens`` the requested output cap (0 when unknown) and
-    ``warm`` the backend the same session or prefix was last sent to, if recently: the one whose
-    prefix cache may still hold it (the pool remembers; see ``affinity.ttl_s``).
+    estimated prompt length, ``max_tokens`` the requested output cap (0 when unknown),
+    ``blocks`` the prompt's chained block names (``prefixes.prompt_blocks``), ``warm`` the backend
+    whose prefix cache may hold the most of it (the pool remembers what it sent where; see
+    ``affinity.ttl_s``) and ``warm_tokens`` how many prompt tokens that cache would spare.
     """
 
     affinity: int | None
@@ -99,6 +101,12 @@ class RequestKey:
     prompt_tokens: int = 0
     max_tokens: int = 0
     warm: str | None = None
+    warm_tokens: int = 0
+    blocks: tuple[int, ...] = ()
+
+    def prompt_on(self, backend: str) -> int:
+        """Prompt tokens ``backend`` would compute: the whole prompt, less what its prefix cache spares."""
+        return max(1, self.prompt_tokens - self.warm_tokens) if backend == self.warm else self.prompt_tokens
 
 
 Strategy = Callable[[Sequence[BackendStats], RequestKey], BackendStats | None]
@@ -140,13 +148,13 @@ def _assumed(candidates: Sequence[BackendStats], measured: list[Rates | None]) -
     return [r or fallback for r in measured]
 
 
-def _replayed(candidates: Sequence[BackendStats], prompt_tokens: int) -> dict[str, float] | None:
+def _replayed(candidates: Sequence[BackendStats], key: RequestKey) -> dict[str, float] | None:
     """Every candidate's engine-replay prediction, or None unless all have one (never mix two models)."""
     known = [r.slots for b in candidates if (r := b.rates) is not None and math.isfinite(r.slots)]
     hint = min(known, default=math.inf)
     out: dict[str, float] = {}
     for b in candidates:
-        ttft = b.expected_ttft(prompt_tokens, hint)
+        ttft = b.expected_ttft(key.prompt_on(b.name), hint)
         if ttft is None:
             return None
         out[b.name] = ttft
@@ -189,11 +197,13 @@ def make_load_strategy(slack: int) -> Strategy:
     Exploration: when some candidates have no measured rates and others do, one decision in
     :data:`EXPLORE_EVERY` goes to an unmeasured one holding fewer than
     :data:`EXPLORE_MAX_IN_FLIGHT` requests, so it gets measured without being flooded.
-    Affinity: the backend the key was last sent to (``key.warm``) keeps the request while its
-    prediction exceeds the best one by at most ``slack`` requests' worth of its queueing delay and
-    at most :data:`AFFINITY_MAX_REL` of the best prediction; a warm prefix cache is worth a little
-    delay, never a queue. A key with no warm backend goes by load alone, exact ties broken by
-    rendezvous hashing (so idle backends share new sessions).
+    Affinity: the warm backend (``key.warm``: the one whose prefix cache may hold the most of this
+    prompt, else the one this session or prefix was last sent to) is predicted for the prompt less
+    the tokens its cache spares (``key.warm_tokens``), and keeps the request while its prediction
+    exceeds the best one by at most ``slack`` requests' worth of its queueing delay and at most
+    :data:`AFFINITY_MAX_REL` of the best prediction; a warm prefix cache is worth a little delay,
+    never a queue. A key with no warm backend goes by load alone, exact ties broken by rendezvous
+    hashing (so idle backends share new sessions).
     """
 
     def pick(candidates: Sequence[BackendStats], key: RequestKey) -> BackendStats | None:
@@ -208,9 +218,9 @@ def make_load_strategy(slack: int) -> Strategy:
                 return min(cold, key=lambda b: (b.in_flight, b.name))
         assumed = _assumed(candidates, measured)
         rates = {b.name: r for b, r in zip(candidates, assumed, strict=True)}
-        predicted = _replayed(candidates, key.prompt_tokens) if all(r is not None for r in measured) else None
+        predicted = _replayed(candidates, key) if all(r is not None for r in measured) else None
         if predicted is None:
-            predicted = {b.name: predict_ttft(b, rates[b.name], key.prompt_tokens) for b in candidates}
+            predicted = {b.name: predict_ttft(b, rates[b.name], key.prompt_on(b.name)) for b in candidates}
         if not any_measured:  # cold start: no slot limit known, so count requests
             for b in candidates:
                 predicted[b.name] += b.queue * PRIOR.base_s
@@ -251,19 +261,24 @@ def affinity_key(body: dict[str, object], prefix_chars: int) -> int | None:
     user = body.get("user")
     if isinstance(user, str) and user:
         return zlib.crc32(b"u:" + user.encode())
-    prompt = body.get("prompt")
-    text: str | None = None
-    if isinstance(prompt, str):
-        text = prompt[:prefix_chars]
-    elif isinstance(prompt, list) and prompt and isinstance(prompt[0], str):
-        text = prompt[0][:prefix_chars]
-    else:
-        messages = body.get("messages")
-        if isinstance(messages, list):
-            text = _messages_prefix(messages, prefix_chars)
+    text = prompt_text(body, prefix_chars)
     if not text:
         return None
     return zlib.crc32(b"p:" + text.encode())
+
+
+def prompt_text(body: dict[str, object], limit: int) -> str | None:
+    """The first ``limit`` characters of what the model reads first: ``prompt`` (the first one of
+    a list), else the ``messages`` as ``role:content`` lines; None without either."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        return prompt[:limit]
+    if isinstance(prompt, list) and prompt and isinstance(prompt[0], str):
+        return prompt[0][:limit]
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        return _messages_prefix(messages, limit)
+    return None
 
 
 def _messages_prefix(messages: list[object], limit: int) -> str:
