@@ -46,7 +46,7 @@ from .workload import Request, combined_capacity, offered_rate, schedule
 
 __all__ = ["race"]
 
-AFFINITY = AffinityConfig()  # the router's defaults; prompts here share no prefix, so no key is ever warm
+AFFINITY = AffinityConfig()  # the router's defaults; only --sessions prompts share prefixes, others are never warm
 LATE_BUFFER = 1  # ``late`` keeps this many requests queued in each engine beyond its running ones
 
 
