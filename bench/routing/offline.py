@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 
 from swarm_runtime.router.config import AffinityConfig
 from swarm_runtime.router.estimator import EstimatedLoad, LoadEstimator
-from swarm_runtime.router.prefixes import MAX_BLOCKS, PrefixMemory, spared_tokens, warmed
-from swarm_runtime.router.release import GREEDY, hold, next_release
+from swarm_runtime.router.prefixes import MAX_BLOCKS, Warmth
+from swarm_runtime.router.release import GREEDY, RELEASE_WINDOW, hold, next_release
 from swarm_runtime.router.routing import CHARS_PER_TOKEN, RequestKey, make_load_strategy
-from swarm_runtime.router.warm import WarmPrefixes
 from swarm_runtime.vllm_metrics import VllmMetrics
 
 from .engine import PRIORITIES, Engine, EngineSpec, Seq
@@ -102,14 +101,13 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     specs = [EngineSpec(slowdown=s, priority=rank, prefix_cache_tokens=cache) for s in slowdowns]
     backends = [_Backend(f"b{i}-x{spec.slowdown:g}", Engine(spec), LoadEstimator(clock, spec.max_batched_tokens))
                 for i, spec in enumerate(specs)]
+    names = [b.name for b in backends]
     count = sessions.count if sessions else 0
     rate = offered_rate(slowdowns, load, count)
     plan = schedule(rate, seconds, seed, count)
     affinity = sessions is None or sessions.affinity
     strategy = make_load_strategy(AFFINITY.slack)
-    warm = WarmPrefixes(AFFINITY.ttl_s, AFFINITY.remember, clock)  # as the router's pool remembers
-    memory = PrefixMemory(AFFINITY.ttl_s, max(1, AFFINITY.cache_tokens * CHARS_PER_TOKEN // AFFINITY.prefix_chars),
-                          clock)
+    warmth = Warmth(AFFINITY, clock)  # what the router's pool knows of the engines' prefix caches
     block_tokens = AFFINITY.prefix_chars // CHARS_PER_TOKEN
     rng = random.Random(seed)
     ttft = [-1.0] * len(plan)
@@ -134,12 +132,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     def send(b: _Backend, idx: int) -> None:
         req = plan[idx]
         where[idx] = b.name
-        own = blocks(idx)  # as the pool binds: the blocks its cache holds are not computed again
-        spared = spared_tokens(memory.cached(b.name, own), key(idx), AFFINITY.prefix_chars)
-        if affinity:
-            warm.sent(req.tag, b.name)
-            memory.sent(b.name, own)
-        b.est.sent(idx + 1, req.prompt_tokens - spared, req.output_tokens, b.in_flight)
+        b.est.sent(idx + 1, warmth.bind(bare(idx), b.name), req.output_tokens, b.in_flight)  # as the pool binds
         b.in_flight += 1
         sent_at = now
 
@@ -171,11 +164,13 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
         return tuple((req.tag << 20) | k if k < shared else ((idx + 1) << 40) | k
                      for k in range(min(MAX_BLOCKS, req.prompt_tokens // block_tokens)))
 
-    def key(idx: int) -> RequestKey:
+    def bare(idx: int) -> RequestKey:
         req = plan[idx]
-        tag = req.tag if affinity else None
-        bare = RequestKey(tag, idx + 1, req.prompt_tokens, req.output_tokens, blocks=blocks(idx))
-        return warmed(bare, [b.name for b in backends], warm.where(tag), memory, AFFINITY.prefix_chars)
+        return RequestKey(req.tag if affinity else None, idx + 1, req.prompt_tokens, req.output_tokens,
+                          blocks=blocks(idx))
+
+    def key(idx: int) -> RequestKey:
+        return warmth.warmed(bare(idx), names)
 
     def choose(idx: int) -> _Backend:
         req = plan[idx]
@@ -212,7 +207,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     def release_as_router() -> None:  # ``swarm-late``: what the router's pool does with its held requests
         while held:
             chosen = next_release(backends, [hold(now - plan[i].at, key(i), backends, AFFINITY.slack)
-                                             for i in held], LATE_BUFFER)
+                                             for i in held[:RELEASE_WINDOW]], LATE_BUFFER)
             if chosen is None:
                 return
             k, j = chosen

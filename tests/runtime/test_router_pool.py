@@ -225,4 +225,4 @@ def test_a_prompt_whose_prefix_a_backend_was_just_sent_is_credited_there() -> No
     assert second == first  # both idle: the one that spares the shared system prompt is faster
     assert computed_second == 400 - 4 * 64
     other = "b" if first == "a" else "a"
-    assert p.prefixes.cached(other, second_blocks) == 0
+    assert p.warmth.prefixes.cached(other, second_blocks) == 0

@@ -18,6 +18,7 @@ from swarm_runtime.router.routing import (
     estimate_prompt_tokens,
     make_load_strategy,
     predict_ttft,
+    prompt_text,
     queue_wait,
     rendezvous_rank,
     round_robin,
@@ -230,3 +231,5 @@ def test_affinity_key_sources() -> None:
     parts = {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}
     assert affinity_key(parts, 50) is not None
     assert affinity_key({"messages": "nonsense"}, 10) is None and affinity_key({}, 10) is None
+    long = {"messages": [{"role": "system", "content": "S" * 600}, {"role": "user", "content": "q"}]}
+    assert affinity_key(long, 256, prompt_text(long, 256 * 8)) == affinity_key(long, 256)  # text given once

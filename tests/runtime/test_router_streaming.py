@@ -107,7 +107,7 @@ def test_the_router_remembers_which_prompt_blocks_it_sent_where(fake_factory: Ca
     body = {"model": "primary", "messages": [{"role": "system", "content": system},
                                              {"role": "user", "content": "What is a monad?"}]}
     served = client.post(router.url + "/v1/chat/completions", headers=AUTH, json=body).headers["x-swarm-backend"]
-    prefixes = router.state.pool.prefixes
+    prefixes = router.state.pool.warmth.prefixes
     held = router.call(lambda: {name: prefixes.blocks(name) for name in ("b0", "b1")})
     if affinity:  # affinity off, or no prefix cache assumed: nothing is hashed or credited
         assert held == {"b0": 0, "b1": 0}

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from .breaker import CircuitBreaker
 from .config import AffinityConfig, BackendConfig, BreakerConfig, LateBindingConfig
 from .estimator import EstimatedLoad, LoadEstimator
-from .prefixes import PrefixMemory, spared_tokens, warmed
-from .release import GREEDY, hold, next_release
-from .routing import CHARS_PER_TOKEN, RequestKey, Strategy
-from .warm import WarmPrefixes
+from .prefixes import Warmth
+from .release import GREEDY, RELEASE_WINDOW, hold, next_release
+from .routing import RequestKey, Strategy
 
 __all__ = ["Backend", "NoBackend", "Pool", "QueueFull", "QueueTimeout"]
 
@@ -133,9 +132,7 @@ class Pool:
         self.clock = clock
         self.late = late if late is not None and late.enabled and queue_max > 0 else None
         self.affinity = affinity or AffinityConfig()
-        self.warm = WarmPrefixes(self.affinity.ttl_s, self.affinity.remember, clock)
-        cached_blocks = self.affinity.cache_tokens * CHARS_PER_TOKEN // self.affinity.prefix_chars
-        self.prefixes = PrefixMemory(self.affinity.ttl_s, max(1, cached_blocks), clock)
+        self.warmth = Warmth(self.affinity, clock)
         self.waiters: deque[_Waiter] = deque()
         self._seq = 0
 
@@ -154,13 +151,8 @@ class Pool:
     def _pick(self, free: Sequence[Backend], key: RequestKey) -> Backend | None:
         if not free:
             return None
-        choice = self.strategy(free, self._warmed(key, free))
+        choice = self.strategy(free, self.warmth.warmed(key, [b.name for b in free]))
         return choice if isinstance(choice, Backend) else None
-
-    def _warmed(self, key: RequestKey, candidates: Sequence[Backend]) -> RequestKey:
-        """``key`` with its warm backend among ``candidates`` (``prefixes.warmed``)."""
-        return warmed(key, [b.name for b in candidates], self.warm.where(key.affinity), self.prefixes,
-                      self.affinity.prefix_chars)
 
     def _choose(self, model: str, key: RequestKey, exclude: frozenset[str]) -> Backend | None:
         return self._pick(self._free(model, exclude), key)
@@ -173,11 +165,7 @@ class Pool:
 
     def _take(self, backend: Backend, key: RequestKey) -> Backend:
         """Bind ``key`` to ``backend``: its prompt counts as the tokens the backend will compute."""
-        if key.affinity is not None:
-            self.warm.sent(key.affinity, backend.name)
-        spared = spared_tokens(self.prefixes.cached(backend.name, key.blocks), key, self.affinity.prefix_chars)
-        self.prefixes.sent(backend.name, key.blocks)
-        backend.est.sent(key.seq, key.prompt_tokens - spared, key.max_tokens, backend.in_flight)
+        backend.est.sent(key.seq, self.warmth.bind(key, backend.name), key.max_tokens, backend.in_flight)
         backend.in_flight += 1
         backend.breaker.on_start()
         return backend
@@ -263,8 +251,9 @@ class Pool:
         if not candidates:
             return False
         now = self.clock()
-        held = [hold(now - w.since, self._warmed(w.key, candidates), candidates, self.affinity.slack, w.exclude)
-                for w in group]
+        names = [b.name for b in candidates]
+        held = [hold(now - w.since, self.warmth.warmed(w.key, names), candidates, self.affinity.slack, w.exclude)
+                for w in group[:RELEASE_WINDOW]]
         chosen = next_release(candidates, held, engine_queue)
         if chosen is None:
             return False

@@ -7,7 +7,9 @@ is named by a hash of the prompt up to its end (a chain, as vLLM hashes its KV b
 prompts share their first k names exactly when they share their first k blocks. Each backend
 keeps the names of the blocks sent to it in the last ``ttl_s``, at most ``capacity_blocks`` of
 them (least recently sent dropped first, like the engine's own cache). A candidate's cached
-prefix is the longest run of this prompt's blocks it holds. No I/O; the clock is injected.
+prefix is the longest run of this prompt's blocks it holds. :class:`Warmth` joins that memory
+with where each session or prefix key last went (``warm.py``): the pool and the offline race
+both route through it. No I/O; the clock is injected.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from .config import AffinityConfig
 from .routing import CHARS_PER_TOKEN, RequestKey
+from .warm import WarmPrefixes
 
-__all__ = ["MAX_BLOCKS", "PrefixMemory", "prompt_blocks", "spared_tokens", "warmed"]
+__all__ = ["MAX_BLOCKS", "PrefixMemory", "Warmth", "prompt_blocks", "spared_tokens", "warmed"]
 
 MAX_BLOCKS = 512  # blocks hashed per prompt at most (128 K characters at the default 256)
 
@@ -98,3 +102,27 @@ def warmed(key: RequestKey, candidates: Sequence[str], last: str | None, memory:
         if run > 0:
             return replace(key, warm=name, warm_tokens=spared_tokens(run, key, block_chars))
     return replace(key, warm=last) if last is not None else key
+
+
+class Warmth:
+    """What the router knows of its backends' prefix caches: the prompt blocks it sent each one
+    (``prefixes``) and where each session or prefix key last went (``sessions``)."""
+
+    def __init__(self, affinity: AffinityConfig, clock: Callable[[], float]) -> None:
+        self.block_chars = affinity.prefix_chars
+        self.sessions = WarmPrefixes(affinity.ttl_s, affinity.remember, clock)
+        capacity = affinity.cache_tokens * CHARS_PER_TOKEN // affinity.prefix_chars
+        self.prefixes = PrefixMemory(affinity.ttl_s, max(1, capacity), clock)
+
+    def warmed(self, key: RequestKey, candidates: Sequence[str]) -> RequestKey:
+        """``key`` with its warm backend among ``candidates`` (names) and what its cache spares (:func:`warmed`)."""
+        return warmed(key, candidates, self.sessions.where(key.affinity), self.prefixes, self.block_chars)
+
+    def bind(self, key: RequestKey, backend: str) -> int:
+        """``key`` was sent to ``backend``: remember it there; the prompt tokens ``backend`` will
+        compute (its cache spares the run of the prompt's blocks it was sent before)."""
+        if key.affinity is not None:
+            self.sessions.sent(key.affinity, backend)
+        spared = spared_tokens(self.prefixes.cached(backend, key.blocks), key, self.block_chars)
+        self.prefixes.sent(backend, key.blocks)
+        return key.prompt_tokens - spared

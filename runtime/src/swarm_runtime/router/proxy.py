@@ -137,9 +137,12 @@ class Proxy:
         if problem is not None:
             self.metrics.count("none", 400)
             return error_response(400, problem.message, code=problem.code, param=problem.param)
-        affinity = affinity_key(body, self.prefix_chars) if self.prefix_chars else None
-        blocks = prompt_blocks(prompt_text(body, self.prefix_chars * MAX_BLOCKS), self.prefix_chars) \
-            if self.credit_prefixes else ()
+        affinity: int | None = None
+        blocks: tuple[int, ...] = ()
+        if self.prefix_chars:
+            text = prompt_text(body, self.prefix_chars * (MAX_BLOCKS if self.credit_prefixes else 1))
+            affinity = affinity_key(body, self.prefix_chars, text)
+            blocks = prompt_blocks(text, self.prefix_chars) if self.credit_prefixes else ()
         key = self.pool.key(affinity, *estimate_prompt_tokens(len(raw), body), blocks)
         suspects: list[Backend] = []
         try:

@@ -24,11 +24,12 @@ from typing import Protocol
 from .routing import AFFINITY_MAX_REL, BackendStats, RequestKey, affinity_slack_s, warm_backend
 from .twin import EngineView, Job
 
-__all__ = ["COST_POWER", "GREEDY", "RELEASE_CANDIDATES", "ROLLOUT_MAX", "Held", "Holding", "hold", "joint_release",
-           "next_release"]
+__all__ = ["COST_POWER", "GREEDY", "RELEASE_CANDIDATES", "RELEASE_WINDOW", "ROLLOUT_MAX", "Held", "Holding", "hold",
+           "joint_release", "next_release"]
 
 RELEASE_CANDIDATES = 6  # the oldest held requests considered for release
 ROLLOUT_MAX = 32  # held requests a rollout places (bounds a decision to ~10 ms at 2 engines)
+RELEASE_WINDOW = ROLLOUT_MAX + 1  # the oldest held requests a decision reads: callers need build no more
 COST_POWER = 3  # a rollout costs the sum of its TTFTs cubed (offline, squares and fourth powers met no more goals)
 
 
@@ -81,7 +82,8 @@ def next_release(candidates: Sequence[Holding], held: Sequence[Held], engine_que
     request ``k`` to candidate ``i``, or ``(0, GREEDY)`` to route the oldest one as an early-binding
     router would (a lone held request, a single candidate: nothing to decide jointly, or engines
     not measured yet). ``candidates`` are the backends that may take one of these requests now
-    (healthy, under their router cap)."""
+    (healthy, under their router cap); ``held`` is oldest first, and only its first
+    :data:`RELEASE_WINDOW` are read."""
     if not held:
         return None
     if len(candidates) == 1:

@@ -256,15 +256,16 @@ def estimate_prompt_tokens(raw_size: int, body: dict[str, object]) -> tuple[int,
     return max(1, raw_size // CHARS_PER_TOKEN), max_tokens
 
 
-def affinity_key(body: dict[str, object], prefix_chars: int) -> int | None:
-    """Session key from ``user``, else a prefix of the prompt (so warm prefix caches get reused)."""
+def affinity_key(body: dict[str, object], prefix_chars: int, text: str | None = None) -> int | None:
+    """Session key from ``user``, else the first ``prefix_chars`` of the prompt (so warm prefix
+    caches get reused); ``text`` is :func:`prompt_text` of the body when the caller has it already."""
     user = body.get("user")
     if isinstance(user, str) and user:
         return zlib.crc32(b"u:" + user.encode())
-    text = prompt_text(body, prefix_chars)
-    if not text:
+    head = prompt_text(body, prefix_chars) if text is None else text
+    if not head:
         return None
-    return zlib.crc32(b"p:" + text.encode())
+    return zlib.crc32(b"p:" + head[:prefix_chars].encode())
 
 
 def prompt_text(body: dict[str, object], limit: int) -> str | None:
