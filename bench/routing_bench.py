@@ -9,7 +9,15 @@ share sent to the slow GPU, then swarm-router's ratios against the best peer.
 
     .venv/bin/python bench/routing_bench.py [--quick] [--seeds 3] [--seconds 30]
 
-``--routers`` may add ``swarm-early`` (swarm-router with late binding off) beside the peers.
+``--routers`` may add ``swarm-early`` (swarm-router with late binding off) and ``swarm-no-affinity``
+(prefix affinity off) beside the peers.
+``--sessions N`` replaces the mix by turns of N sessions, each sharing a 1,000-3,000-token prefix
+(a long system prompt, a document under discussion), on engines that cache those prefixes
+(``--prefix-cache``, as vLLM's prefix caching): what prefix affinity buys, over real HTTP. Load is
+then against the engines' capacity without caching, so above 100 % is meaningful:
+
+    .venv/bin/python bench/routing_bench.py --sessions 30 --loads 0.8,1.0,1.2 \
+        --routers swarm,vllm-router:power_of_two,vllm-router:cache_aware
 
 Time scale: steps are ~12-20 ms on the fast engine (a 7-8B model on an RTX 4090 at batch
 8), so seconds are real seconds and the 1 s goodput threshold needs no scaling. The vLLM
@@ -30,7 +38,14 @@ from routing.engine import EngineSpec
 from routing.load import replay
 from routing.peers import LOAD_CPU, SWARM, router, simulated_backends
 from routing.report import GOALS, GOODPUT_TTFT_S, Summary, best_peer, goals_met, ratio_table, ratios, summarize
-from routing.workload import LONG_SHARE, combined_capacity, schedule
+from routing.workload import (
+    LONG_SHARE,
+    SESSION_CACHE_TOKENS,
+    SESSION_PREFIX,
+    SESSION_QUESTION,
+    combined_capacity,
+    schedule,
+)
 
 SLOWDOWNS = [1.0, 2.5]
 ROUTERS = ["swarm", "vllm-router:power_of_two", "vllm-router:cache_aware", "vllm-router:round_robin"]
@@ -38,11 +53,12 @@ Cell = tuple[float, int, dict[str, Summary]]  # load, seed, every router's summa
 SETTLE_S = 1.5  # every router gets the same idle time after start (swarm-router scrapes once)
 
 
-def run_one(name: str, rate: float, seconds: float, warmup: float, seed: int, slow_tag: str) -> Summary:
+def run_one(name: str, rate: float, seconds: float, warmup: float, seed: int, slow_tag: str, sessions: int = 0,
+            prefix_cache_tokens: int = 0) -> Summary:
     import uvloop
 
-    plan = schedule(rate, warmup + seconds, seed)
-    with simulated_backends(SLOWDOWNS) as urls, router(name, urls) as (url, key):
+    plan = schedule(rate, warmup + seconds, seed, sessions)
+    with simulated_backends(SLOWDOWNS, prefix_cache_tokens) as urls, router(name, urls) as (url, key):
         time.sleep(SETTLE_S)
         results = uvloop.run(replay(url, plan, key))
     return summarize(results, slow_tag, warmup, warmup + seconds)
@@ -65,11 +81,18 @@ def main() -> None:
     parser.add_argument("--routers", default=",".join(ROUTERS))
     parser.add_argument("--json", metavar="FILE", help="also write every run's summary as JSON")
     parser.add_argument("--ratios-from", metavar="FILE", help="print the ratio tables of a --json file and exit")
+    parser.add_argument("--sessions", type=int, default=0,
+                        help="turns of this many sessions sharing prefixes instead of the short/long mix "
+                             "(give it to --ratios-from too)")
+    parser.add_argument("--prefix-cache", type=int, default=SESSION_CACHE_TOKENS, metavar="TOKENS",
+                        help="with --sessions: prefix tokens each engine keeps cached")
     args = parser.parse_args()
+    if args.sessions < 0 or args.prefix_cache < 0:
+        parser.error("--sessions and --prefix-cache must be at least 0")
     if args.ratios_from:
         with open(args.ratios_from) as f:
             saved = json.load(f)
-        total, each = combined_capacity([EngineSpec(slowdown=s) for s in SLOWDOWNS])
+        total, each = combined_capacity([EngineSpec(slowdown=s) for s in SLOWDOWNS], args.sessions)
         loaded = [(entry["load"], entry["seed"], {n: Summary(**v) for n, v in entry["runs"].items()})
                   for entry in saved]
         print_ratios(loaded, each[1] / total)
@@ -82,13 +105,17 @@ def main() -> None:
     names = args.routers.split(",")
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > LOAD_CPU:
         os.sched_setaffinity(0, {LOAD_CPU})
-    total, each = combined_capacity([EngineSpec(slowdown=s) for s in SLOWDOWNS])
+    total, each = combined_capacity([EngineSpec(slowdown=s) for s in SLOWDOWNS], args.sessions)
     slow_cap = each[1] / total
     slow_tag = f"-x{SLOWDOWNS[1]:g}"
+    cache = args.prefix_cache if args.sessions else 0
+    mix = (f"turns of {args.sessions} sessions: a {SESSION_PREFIX[0]}-{SESSION_PREFIX[1]}-token shared prefix and a "
+           f"{SESSION_QUESTION[0]}-{SESSION_QUESTION[1]}-token question; engines cache {cache} prefix tokens "
+           f"(capacity counted without the cache)" if args.sessions else
+           f"{LONG_SHARE:.0%} long prompts (1000-3000 tokens), the rest 40-250")
     print(f"routing bench: {os.cpu_count()} CPUs; engines x{SLOWDOWNS[0]:g} / x{SLOWDOWNS[1]:g}: "
           f"capacity {each[0]:.2f} + {each[1]:.2f} = {total:.2f} req/s (slow share {slow_cap:.0%}); "
-          f"{LONG_SHARE:.0%} long prompts (1000-3000 tokens), the rest 40-250; 16-48 output tokens; "
-          f"{seeds} seed(s) x {seconds:g} s measured after {warmup:g} s warm-up\n")
+          f"{mix}; 16-48 output tokens; {seeds} seed(s) x {seconds:g} s measured after {warmup:g} s warm-up\n")
     results: list[Cell] = []
     for load in loads:
         for seed in range(1, seeds + 1):
@@ -98,7 +125,7 @@ def main() -> None:
                   f"{'slow':>6}{'slow 10s max':>13}{'errors':>7}   (ms)")
             runs: dict[str, Summary] = {}
             for name in names:
-                s = run_one(name, rate, seconds, warmup, seed, slow_tag)
+                s = run_one(name, rate, seconds, warmup, seed, slow_tag, args.sessions, cache)
                 runs[name] = s
                 print(f"  {name:<26}{fmt_ms(s.ttft_p50):>9}{fmt_ms(s.ttft_p95):>7}{fmt_ms(s.ttft_p99):>7}"
                       f"{fmt_ms(s.e2e_p95):>9}{s.goodput:>9.1%}{s.slow_share:>6.0%}{s.slow_window_max:>13.0%}"

@@ -18,6 +18,8 @@ under test order vLLM's waiting queue by prompt size (the peers keep first come,
     python -m routing.offline --load 0.8,0.95 --seeds 1-6 --seconds 35 --from 5   (the bench's window)
     python -m routing.offline --sessions 30 --load 1.2 --seeds 1-3 --seconds 65 --from 5 --policies swarm-late
         [--no-affinity]   (turns of sessions sharing prefixes, engines with a prefix cache: affinity's gain)
+    python -m routing.offline --load 0.8,0.95 --seeds 1-40 --seconds 35 --from 5 --policies swarm-late
+        --exact jobs,model   (swarm-router with some of its estimates exact: ``exact.py``)
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ from swarm_runtime.router.routing import CHARS_PER_TOKEN, RequestKey, make_load_
 from swarm_runtime.vllm_metrics import VllmMetrics
 
 from .engine import PRIORITIES, Engine, EngineSpec, Seq
+from .exact import ExactEstimator, parse_parts
 from .load import Result
 from .lookahead import COSTS, Arrival, EngineState, greedy_choice, joint_release, rollout_choice, sampled_futures
 from .report import Summary, goals_met, ratio_table, ratios, summarize
-from .workload import Request, combined_capacity, offered_rate, schedule
+from .workload import SESSION_CACHE_TOKENS, Request, combined_capacity, offered_rate, schedule
 
 __all__ = ["race"]
 
@@ -80,7 +83,7 @@ class Sessions:
     (vLLM's prefix caching, ``cache_tokens`` of them), and whether swarm-router uses affinity."""
 
     count: int
-    cache_tokens: int = 30_000
+    cache_tokens: int = SESSION_CACHE_TOKENS
     affinity: bool = True
 
 
@@ -90,17 +93,24 @@ def _arrival(req: Request) -> Arrival:
 
 def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed: int,
          scrape_s: float = 0.5, look: Lookahead = Lookahead(), priority: str | None = None,
-         sessions: Sessions | None = None) -> list[Result]:
+         sessions: Sessions | None = None, exact: frozenset[str] = frozenset()) -> list[Result]:
     """Every request of the schedule as a client would have seen it, in arrival order; ``priority``
     names how the router sets vLLM's request priority (:data:`engine.PRIORITIES`), None for none;
-    ``sessions`` replaces the short/long mix by turns of sessions that share prefixes."""
+    ``sessions`` replaces the short/long mix by turns of sessions that share prefixes; ``exact``
+    names the parts of swarm-router's engine view taken from the engine itself (:data:`exact.PARTS`)."""
     now = 0.0
     clock: Callable[[], float] = lambda: now  # noqa: E731 -- the estimators read the loop's virtual time
     rank = PRIORITIES[priority] if priority else None
     cache = sessions.cache_tokens if sessions else 0
     specs = [EngineSpec(slowdown=s, priority=rank, prefix_cache_tokens=cache) for s in slowdowns]
-    backends = [_Backend(f"b{i}-x{spec.slowdown:g}", Engine(spec), LoadEstimator(clock, spec.max_batched_tokens))
-                for i, spec in enumerate(specs)]
+    engines = [Engine(spec) for spec in specs]
+
+    def estimator(i: int) -> LoadEstimator:
+        if not exact:
+            return LoadEstimator(clock, specs[i].max_batched_tokens)
+        return ExactEstimator(clock, specs[i].max_batched_tokens, lambda: (engines[i], backends[i].busy_until), exact)
+
+    backends = [_Backend(f"b{i}-x{spec.slowdown:g}", engines[i], estimator(i)) for i, spec in enumerate(specs)]
     names = [b.name for b in backends]
     count = sessions.count if sessions else 0
     rate = offered_rate(slowdowns, load, count)
@@ -270,7 +280,14 @@ def main() -> None:
     parser.add_argument("--prefix-cache", type=int, default=Sessions(0).cache_tokens,
                         help="with --sessions: prompt tokens of prefixes each engine keeps cached")
     parser.add_argument("--no-affinity", action="store_true", help="with --sessions: swarm-router without affinity")
+    parser.add_argument("--exact", default="", metavar="PARTS",
+                        help="swarm-router's view takes these parts from the engines' exact state: comma-separated "
+                             "jobs, model, slots, under, residual, or all (routing/exact.py)")
     args = parser.parse_args()
+    try:
+        exact = parse_parts(args.exact)
+    except ValueError as err:
+        parser.error(f"--exact: {err}")
     if args.sessions < 0 or args.prefix_cache < 0:
         parser.error("--sessions and --prefix-cache must be at least 0")
     sessions = Sessions(args.sessions, args.prefix_cache, not args.no_affinity) if args.sessions else None
@@ -287,7 +304,7 @@ def main() -> None:
             for policy in (*policies, *PEERS):
                 priority = None if policy in PEERS else args.vllm_priority
                 results = race(policy, [1.0, 2.5], load, args.seconds, seed, look=look, priority=priority,
-                               sessions=sessions)
+                               sessions=sessions, exact=frozenset() if policy in PEERS else exact)
                 runs[policy] = s = summarize(results, "x2.5", args.start, args.seconds)
                 print(f"{load:4.0%} seed {seed}  {policy:<12} p50 {s.ttft_p50 * 1e3:6.0f}  "
                       f"p95 {s.ttft_p95 * 1e3:6.0f}  p99 {s.ttft_p99 * 1e3:6.0f} ms  goodput {s.goodput:6.1%}  "

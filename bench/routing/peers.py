@@ -20,14 +20,16 @@ __all__ = ["API_KEY", "ROUTER_CPU", "SWARM", "router", "simulated_backends"]
 API_KEY = "bench-key"
 ROUTER_CPU, LOAD_CPU = 0, 1
 SWARM_SCRAPE_S = 0.5
-SWARM = ("swarm", "swarm-early")  # swarm-router as configured by default, and binding early
+SWARM = ("swarm", "swarm-early", "swarm-no-affinity")  # swarm-router as configured by default, binding early,
+# and without prefix affinity (no warm backend, no cached prefix credited)
 
 
 @contextmanager
-def simulated_backends(slowdowns: list[float]) -> Iterator[list[str]]:
-    """One process serving one simulated engine per slowdown; yields their URLs."""
+def simulated_backends(slowdowns: list[float], prefix_cache_tokens: int = 0) -> Iterator[list[str]]:
+    """One process serving one simulated engine per slowdown, each caching ``prefix_cache_tokens``
+    of session prefixes; yields their URLs."""
     ports = [free_port() for _ in slowdowns]
-    args = [sys.executable, "-m", "routing.server"]
+    args = [sys.executable, "-m", "routing.server", "--prefix-cache", str(prefix_cache_tokens)]
     for port, slowdown in zip(ports, slowdowns, strict=True):
         args += ["--engine", f"{port}:{slowdown:g}"]
     bench_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,11 +44,12 @@ def simulated_backends(slowdowns: list[float]) -> Iterator[list[str]]:
 
 
 @contextmanager
-def _swarm(backends: list[str], late_binding: bool) -> Iterator[str]:
+def _swarm(backends: list[str], late_binding: bool, affinity: bool) -> Iterator[str]:
     port = free_port()
     budget = EngineSpec().max_batched_tokens  # the simulated engines' step budget, told as an operator would
     cfg = {"listen": {"host": "127.0.0.1", "port": port}, "api_key_env": "ROUTER_API_KEY", "log_level": "warning",
            "health": {"scrape_interval_s": SWARM_SCRAPE_S}, "late_binding": {"enabled": late_binding},
+           "affinity": {"enabled": affinity},
            "backends": [{"name": f"b{i}", "url": u, "models": ["primary"], "token_budget": budget}
                         for i, u in enumerate(backends)]}
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
@@ -65,10 +68,10 @@ def _swarm(backends: list[str], late_binding: bool) -> Iterator[str]:
 
 @contextmanager
 def router(name: str, backends: list[str]) -> Iterator[tuple[str, str | None]]:
-    """``(url, api key)`` of router ``name``: ``swarm``, ``swarm-early`` (late binding off) or
-    ``vllm-router:<policy>``."""
+    """``(url, api key)`` of router ``name``: ``swarm``, ``swarm-early`` (late binding off),
+    ``swarm-no-affinity`` or ``vllm-router:<policy>``."""
     if name in SWARM:
-        with _swarm(backends, late_binding=name == "swarm") as url:
+        with _swarm(backends, late_binding=name != "swarm-early", affinity=name != "swarm-no-affinity") as url:
             yield url, API_KEY
         return
     policy = name.split(":", 1)[1]

@@ -1,12 +1,15 @@
 """Simulated vLLM servers over real HTTP: the engine model driven in real time, tokens streamed one by one.
 
-    python -m routing.server --engine 8001:1.0 --engine 8002:2.5   (from bench/)
+    python -m routing.server --engine 8001:1.0 --engine 8002:2.5 [--prefix-cache 30000]   (from bench/)
 
 Serves ``POST /v1/completions`` and ``/v1/chat/completions`` (SSE when ``stream``), ``GET
 /health``, ``/v1/models`` and ``/metrics`` with vLLM's metric names. Every event carries
 ``system_fingerprint`` = the engine's name, so a client can tell which GPU answered whatever
 router sits in between. Steps are paced to absolute deadlines, so host-CPU lag does not
-stretch a step (a GPU does not slow down because the host is busy).
+stretch a step (a GPU does not slow down because the host is busy). With ``--prefix-cache``,
+the engines cache the shared prefixes of session turns (``workload.prompt_text`` names them at
+the start of the prompt) as vLLM's prefix caching would: a turn whose session prefix the engine
+computed recently prefills only its own question.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from .engine import Engine, EngineSpec, Seq
-from .workload import CHARS_PER_TOKEN
+from .workload import CHARS_PER_TOKEN, session_prefix
 
 __all__ = ["LiveEngine", "build_app", "main"]
 
@@ -76,16 +80,25 @@ class LiveEngine:
             engine.finish()
 
 
-def _prompt_tokens(body: dict[str, Any]) -> int:
+def _texts(body: dict[str, Any]) -> list[str]:
+    """What the model reads: the ``prompt``, or the text contents of the ``messages``."""
     prompt = body.get("prompt")
     if isinstance(prompt, str):
-        return max(1, len(prompt) // CHARS_PER_TOKEN)
+        return [prompt]
     messages = body.get("messages")
     if isinstance(messages, list):
-        chars = sum(len(m.get("content", "")) for m in messages if isinstance(m, dict)
-                    and isinstance(m.get("content", ""), str))
-        return max(1, chars // CHARS_PER_TOKEN)
-    return 1
+        return [c for m in messages if isinstance(m, dict) and isinstance(c := m.get("content", ""), str)]
+    return []
+
+
+def _seq(body: dict[str, Any], on_token: Callable[[int, bool], None]) -> Seq:
+    """The engine's sequence for a request body: its prompt size, output cap and session prefix."""
+    texts = _texts(body)
+    out = body.get("max_tokens") or body.get("max_completion_tokens") or 16
+    shared = session_prefix(texts[0]) if texts else None
+    prefix, prefix_tokens = shared if shared else (None, 0)
+    return Seq(max(1, sum(map(len, texts)) // CHARS_PER_TOKEN), int(out), prefix=prefix,
+               prefix_tokens=prefix_tokens, on_token=on_token)
 
 
 def build_app(live: LiveEngine) -> web.Application:
@@ -95,9 +108,8 @@ def build_app(live: LiveEngine) -> web.Application:
     async def completions(request: web.Request) -> web.StreamResponse:
         body = await request.json()
         chat = request.path.endswith("/chat/completions")
-        out = body.get("max_tokens") or body.get("max_completion_tokens") or 16
         tokens: asyncio.Queue[tuple[int, bool]] = asyncio.Queue()
-        seq = Seq(_prompt_tokens(body), int(out), on_token=lambda i, last: tokens.put_nowait((i, last)))
+        seq = _seq(body, lambda i, last: tokens.put_nowait((i, last)))
         rid = f"cmpl-{live.name}-{next(counter)}"
         live.submit(seq)
         try:
@@ -158,12 +170,13 @@ def build_app(live: LiveEngine) -> web.Application:
     return app
 
 
-async def serve(engines: list[tuple[int, float]]) -> None:
+async def serve(engines: list[tuple[int, float]], prefix_cache_tokens: int = 0) -> None:
     runners: list[web.AppRunner] = []
     lives: list[LiveEngine] = []
     try:
         for port, slowdown in engines:
-            live = LiveEngine(f"gpu{port}-x{slowdown:g}", EngineSpec(slowdown=slowdown))
+            spec = EngineSpec(slowdown=slowdown, prefix_cache_tokens=prefix_cache_tokens)
+            live = LiveEngine(f"gpu{port}-x{slowdown:g}", spec)
             live.start()
             lives.append(live)
             runner = web.AppRunner(build_app(live), access_log=None)
@@ -181,12 +194,16 @@ async def serve(engines: list[tuple[int, float]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="simulated continuous-batching vLLM servers")
     parser.add_argument("--engine", action="append", required=True, metavar="PORT:SLOWDOWN")
+    parser.add_argument("--prefix-cache", type=int, default=0, metavar="TOKENS",
+                        help="session prefix tokens each engine keeps cached (0: no prefix caching)")
     args = parser.parse_args()
+    if args.prefix_cache < 0:
+        parser.error("--prefix-cache must be at least 0")
     engines = [(int(p), float(s)) for p, s in (e.split(":") for e in args.engine)]
     try:
         import uvloop
 
-        uvloop.run(serve(engines))
+        uvloop.run(serve(engines, args.prefix_cache))
     except KeyboardInterrupt:
         pass
 

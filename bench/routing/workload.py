@@ -7,13 +7,16 @@ from dataclasses import dataclass
 
 from .engine import EngineSpec, capacity
 
-__all__ = ["LONG_SHARE", "Request", "combined_capacity", "offered_rate", "prompt_text", "request_size", "schedule",
-           "session_size"]
+__all__ = ["LONG_SHARE", "SESSION_CACHE_TOKENS", "Request", "combined_capacity", "offered_rate", "prompt_text",
+           "request_size", "schedule", "session_prefix", "session_size"]
 
 LONG_SHARE = 0.25  # a quarter of the prompts are long (RAG context, pasted documents)
 CHARS_PER_TOKEN = 4  # the simulated tokenizer: four characters a token, like the router's estimate
 SESSION_PREFIX = (1000, 3000)  # tokens every turn of a session shares (``--sessions``)
 SESSION_QUESTION = (40, 250)  # tokens of the turn's own question
+SESSION_CACHE_TOKENS = 30_000  # prefix tokens each engine keeps cached in ``--sessions`` runs (both sessions' halves
+# fit neither engine alone: ~60,000 tokens for 30 sessions)
+_FILLER = "lorem ipsum dolor sit amet "
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +76,29 @@ def offered_rate(slowdowns: list[float], load: float, sessions: int = 0) -> floa
     return load * total
 
 
+def _filled(head: str, tokens: int) -> str:
+    """``head`` padded with filler to ``tokens`` tokens under the simulated tokenizer."""
+    chars = tokens * CHARS_PER_TOKEN
+    return (head + _FILLER * (chars // len(_FILLER) + 1))[:chars]
+
+
 def prompt_text(req: Request) -> str:
-    """A prompt of ``prompt_tokens`` tokens under the simulated tokenizer; distinct per request."""
-    head = f"q{req.tag:08x} "
-    body = "lorem ipsum dolor sit amet " * (req.prompt_tokens * CHARS_PER_TOKEN // 27 + 1)
-    return (head + body)[: req.prompt_tokens * CHARS_PER_TOKEN]
+    """A prompt of ``prompt_tokens`` tokens under the simulated tokenizer, distinct per request.
+    A session's turn starts with the session's shared prefix, the same text in every turn, which
+    names the session and its length so the simulated engine can cache it (:func:`session_prefix`)."""
+    if not req.prefix_tokens:
+        return _filled(f"q{req.tag:08x} ", req.prompt_tokens)
+    shared = _filled(f"s{req.tag:08x}:{req.prefix_tokens} ", req.prefix_tokens)
+    return shared + _filled(f"q{req.at:.6f} ", req.prompt_tokens - req.prefix_tokens)
+
+
+def session_prefix(text: str) -> tuple[int, int] | None:
+    """``(session key, prefix tokens)`` named at the start of a session turn's prompt, else None."""
+    if not text.startswith("s"):
+        return None
+    head, _, _ = text[1:32].partition(" ")
+    key, _, tokens = head.partition(":")
+    try:
+        return int(key, 16), int(tokens)
+    except ValueError:
+        return None
