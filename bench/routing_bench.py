@@ -31,6 +31,7 @@ import json
 import math
 import os
 import signal
+import sys
 import time
 from dataclasses import asdict
 
@@ -51,6 +52,7 @@ SLOWDOWNS = [1.0, 2.5]
 ROUTERS = ["swarm", "vllm-router:power_of_two", "vllm-router:cache_aware", "vllm-router:round_robin"]
 Cell = tuple[float, int, dict[str, Summary]]  # load, seed, every router's summary
 SETTLE_S = 1.5  # every router gets the same idle time after start (swarm-router scrapes once)
+LOG_TAIL = 3000  # characters of a router's log printed after a run with failed requests
 
 
 def run_one(name: str, rate: float, seconds: float, warmup: float, seed: int, slow_tag: str, sessions: int = 0,
@@ -58,10 +60,13 @@ def run_one(name: str, rate: float, seconds: float, warmup: float, seed: int, sl
     import uvloop
 
     plan = schedule(rate, warmup + seconds, seed, sessions)
-    with simulated_backends(SLOWDOWNS, prefix_cache_tokens) as urls, router(name, urls) as (url, key):
+    with simulated_backends(SLOWDOWNS, prefix_cache_tokens) as urls, router(name, urls) as (url, key, log):
         time.sleep(SETTLE_S)
         results = uvloop.run(replay(url, plan, key))
-    return summarize(results, slow_tag, warmup, warmup + seconds)
+        summary = summarize(results, slow_tag, warmup, warmup + seconds)
+        if summary.errors and (text := log().strip()):  # keep what the router said: the run is not repeatable
+            sys.stderr.write(f"{name}: {summary.errors} requests failed; the last of its log:\n{text[-LOG_TAIL:]}\n")
+    return summary
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -130,6 +135,8 @@ def main() -> None:
                 print(f"  {name:<26}{fmt_ms(s.ttft_p50):>9}{fmt_ms(s.ttft_p95):>7}{fmt_ms(s.ttft_p99):>7}"
                       f"{fmt_ms(s.e2e_p95):>9}{s.goodput:>9.1%}{s.slow_share:>6.0%}{s.slow_window_max:>13.0%}"
                       f"{s.errors:>7}", flush=True)
+                if s.failures:
+                    print(f"  {'':<26}failed: {s.failures}", flush=True)
             results.append((load, seed, runs))
             print()
     if args.json:

@@ -15,7 +15,8 @@ __all__ = ["Result", "replay"]
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """One request as the client saw it (times in seconds; ``backend`` from the first event)."""
+    """One request as the client saw it (times in seconds; ``backend`` from the first event;
+    ``error`` says why a failed one failed)."""
 
     at: float
     prompt_tokens: int
@@ -23,6 +24,7 @@ class Result:
     e2e: float
     backend: str
     ok: bool
+    error: str = ""
 
 
 async def _one(session: aiohttp.ClientSession, url: str, req: Request, headers: dict[str, str],
@@ -30,22 +32,23 @@ async def _one(session: aiohttp.ClientSession, url: str, req: Request, headers: 
     loop = asyncio.get_running_loop()
     body = {"model": "primary", "prompt": prompt_text(req), "max_tokens": req.output_tokens, "stream": True}
     sent = loop.time()
-    ttft, backend = -1.0, ""
+    ttft, backend, error = -1.0, "", ""
     try:
         async with session.post(url + "/v1/completions", json=body, headers=headers) as resp:
             if resp.status != 200:
                 await resp.read()
-                return Result(req.at, req.prompt_tokens, -1.0, loop.time() - sent, "", False)
+                return Result(req.at, req.prompt_tokens, -1.0, loop.time() - sent, "", False, f"HTTP {resp.status}")
             async for line in resp.content:
                 if not line.startswith(b"data: {"):
                     continue
                 if ttft < 0:
                     ttft = loop.time() - sent
                     backend = str(json.loads(line[6:]).get("system_fingerprint", ""))
-        ok = ttft >= 0
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
-        ok = False
-    return Result(req.at, req.prompt_tokens, ttft, loop.time() - sent, backend, ok)
+        if ttft < 0:
+            error = "no token"
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+        error = type(exc).__name__
+    return Result(req.at, req.prompt_tokens, ttft, loop.time() - sent, backend, not error, error)
 
 
 async def replay(url: str, schedule: list[Request], api_key: str | None = None) -> list[Result]:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from _support import free_port, pin, stop_process, wait_http
@@ -67,13 +67,14 @@ def _swarm(backends: list[str], late_binding: bool, affinity: bool) -> Iterator[
 
 
 @contextmanager
-def router(name: str, backends: list[str]) -> Iterator[tuple[str, str | None]]:
-    """``(url, api key)`` of router ``name``: ``swarm``, ``swarm-early`` (late binding off),
-    ``swarm-no-affinity`` or ``vllm-router:<policy>``."""
+def router(name: str, backends: list[str]) -> Iterator[tuple[str, str | None, Callable[[], str]]]:
+    """``(url, api key, its log so far)`` of router ``name``: ``swarm``, ``swarm-early`` (late
+    binding off), ``swarm-no-affinity`` or ``vllm-router:<policy>``. swarm-router's warnings go
+    to the bench's own stderr as they happen, so its log reads empty."""
     if name in SWARM:
         with _swarm(backends, late_binding=name != "swarm-early", affinity=name != "swarm-no-affinity") as url:
-            yield url, API_KEY
+            yield url, API_KEY, str
         return
     policy = name.split(":", 1)[1]
     with rust_running(backends, policy=policy, cpu=ROUTER_CPU) as rr:
-        yield rr.url, None
+        yield rr.url, None, rr.log_text

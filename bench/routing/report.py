@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 from .load import Result
@@ -34,6 +35,7 @@ class Summary:
     goodput: float  # fraction of requests with a first token within GOODPUT_TTFT_S
     slow_share: float
     slow_window_max: float  # highest share of any 10 s window's arrivals sent to the slow GPU
+    failures: str = ""  # why requests failed, most frequent first: "HTTP 503 x214"
 
 
 def summarize(results: list[Result], slow: str, start: float, end: float) -> Summary:
@@ -53,10 +55,12 @@ def summarize(results: list[Result], slow: str, start: float, end: float) -> Sum
             break
         t += 1.0
     n = max(1, len(kept))
+    reasons = Counter(r.error or "failed" for r in kept if not r.ok)
     return Summary(len(kept), sum(1 for r in kept if not r.ok), quantile(ttfts, 0.5), quantile(ttfts, 0.95),
                    quantile(ttfts, 0.99), quantile(e2es, 0.95),
                    sum(1 for v in ttfts if v <= GOODPUT_TTFT_S) / n, len(slow_hits) / n,
-                   max(windows, default=len(slow_hits) / n))
+                   max(windows, default=len(slow_hits) / n),
+                   ", ".join(f"{reason} x{count}" for reason, count in reasons.most_common()))
 
 
 GOALS = {"tail": 0.7, "goodput": 1.0, "p50": 1.1, "window": 1.5}
