@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 
 from swarm_runtime.router.config import AffinityConfig
 from swarm_runtime.router.estimator import EstimatedLoad, LoadEstimator
-from swarm_runtime.router.prefixes import MAX_BLOCKS, Warmth
+from swarm_runtime.router.prefixes import Warmth, prompt_blocks
 from swarm_runtime.router.release import GREEDY, RELEASE_WINDOW, hold, next_release
-from swarm_runtime.router.routing import CHARS_PER_TOKEN, RequestKey, make_load_strategy
+from swarm_runtime.router.routing import RequestKey, make_load_strategy
 from swarm_runtime.vllm_metrics import VllmMetrics
 
 from .engine import PRIORITIES, Engine, EngineSpec, Seq
@@ -44,7 +44,7 @@ from .exact import ExactEstimator, parse_parts
 from .load import Result
 from .lookahead import COSTS, Arrival, EngineState, greedy_choice, joint_release, rollout_choice, sampled_futures
 from .report import Summary, goals_met, ratio_table, ratios, summarize
-from .workload import SESSION_CACHE_TOKENS, Request, combined_capacity, offered_rate, schedule
+from .workload import SESSION_CACHE_TOKENS, Request, combined_capacity, offered_rate, prompt_text, schedule
 
 __all__ = ["race"]
 
@@ -118,7 +118,6 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     affinity = sessions is None or sessions.affinity
     strategy = make_load_strategy(AFFINITY.slack)
     warmth = Warmth(AFFINITY, clock)  # what the router's pool knows of the engines' prefix caches
-    block_tokens = AFFINITY.prefix_chars // CHARS_PER_TOKEN
     rng = random.Random(seed)
     ttft = [-1.0] * len(plan)
     e2e = [-1.0] * len(plan)
@@ -164,20 +163,13 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     def states() -> list[EngineState]:
         return [(b.engine, b.busy_until) for b in backends]
 
-    def blocks(idx: int) -> tuple[int, ...]:
-        """The prompt's block names as the router's proxy would hash them: the session's shared
-        prefix first (the same names in every turn), then blocks of its own."""
-        req = plan[idx]
-        if not affinity:
-            return ()
-        shared = req.prefix_tokens // block_tokens
-        return tuple((req.tag << 20) | k if k < shared else ((idx + 1) << 40) | k
-                     for k in range(min(MAX_BLOCKS, req.prompt_tokens // block_tokens)))
+    # each prompt's block names as the router's proxy hashes its text (a session's turns share their prefix's)
+    blocks = [prompt_blocks(prompt_text(req), AFFINITY.prefix_chars) if affinity else () for req in plan]
 
     def bare(idx: int) -> RequestKey:
         req = plan[idx]
         return RequestKey(req.tag if affinity else None, idx + 1, req.prompt_tokens, req.output_tokens,
-                          blocks=blocks(idx))
+                          blocks=blocks[idx])
 
     def key(idx: int) -> RequestKey:
         return warmth.warmed(bare(idx), names)

@@ -14,8 +14,7 @@ LONG_SHARE = 0.25  # a quarter of the prompts are long (RAG context, pasted docu
 CHARS_PER_TOKEN = 4  # the simulated tokenizer: four characters a token, like the router's estimate
 SESSION_PREFIX = (1000, 3000)  # tokens every turn of a session shares (``--sessions``)
 SESSION_QUESTION = (40, 250)  # tokens of the turn's own question
-SESSION_CACHE_TOKENS = 30_000  # prefix tokens each engine keeps cached in ``--sessions`` runs (both sessions' halves
-# fit neither engine alone: ~60,000 tokens for 30 sessions)
+SESSION_CACHE_TOKENS = 30_000  # prefix tokens each engine caches in ``--sessions`` runs (30 sessions' ~60,000: not all)
 _FILLER = "lorem ipsum dolor sit amet "
 
 
@@ -40,7 +39,6 @@ def session_size(rng: random.Random) -> tuple[int, int]:
     """``(prompt tokens, output tokens)`` of a turn in a session: a shared prefix (a long system
     prompt or a document under discussion) plus a short question."""
     return rng.randint(*SESSION_PREFIX) + rng.randint(*SESSION_QUESTION), rng.randint(16, 48)
-
 
 
 def combined_capacity(specs: list[EngineSpec], sessions: int = 0) -> tuple[float, list[float]]:
