@@ -9,7 +9,10 @@ takes ``slowdown × (base + per_seq × sequences + per_prefill_token × prompt t
 sequence whose prompt finishes in a step emits its first token at the step's end. With
 ``prefix_cache_tokens`` (vLLM's automatic prefix caching), a sequence whose ``prefix`` another
 one prefilled recently is admitted with that prefix already computed; cached prefixes are
-dropped least recently used first once they hold more tokens than that. The HTTP
+dropped least recently used first once they hold more tokens than that. The counters are vLLM
+V1's: ``prompt_tokens_total`` adds a sequence's whole prompt, cached part included, when its first
+token comes out; ``prefix_cache_queries_total`` and ``prefix_cache_hits_total`` add its prompt and
+its cached tokens when it is admitted (with prefix caching on). The HTTP
 server (``server.py``) drives it in real time; :func:`capacity` drives it in virtual time.
 """
 
@@ -68,6 +71,8 @@ class Engine:
     running: list[Seq] = field(default_factory=list)
     prompt_tokens_total: int = 0
     generation_tokens_total: int = 0
+    prefix_cache_queries_total: int = 0
+    prefix_cache_hits_total: int = 0
     cached: OrderedDict[int, int] = field(default_factory=OrderedDict)  # prefix key -> tokens, least recent first
     _chunks: list[tuple[Seq, int]] = field(default_factory=list)
 
@@ -103,9 +108,13 @@ class Engine:
         spec = self.spec
         while self.waiting and len(self.running) < spec.max_num_seqs:
             seq = self.waiting.popleft()
-            if seq.prefix is not None and seq.prefix in self.cached:  # computed already: only the rest prefills
-                self.cached.move_to_end(seq.prefix)
-                seq.prefilled = max(seq.prefilled, min(seq.prefix_tokens, seq.prompt_tokens - 1))
+            if spec.prefix_cache_tokens > 0:
+                computed = seq.prefilled
+                if seq.prefix is not None and seq.prefix in self.cached:  # computed already: only the rest prefills
+                    self.cached.move_to_end(seq.prefix)
+                    seq.prefilled = max(seq.prefilled, min(seq.prefix_tokens, seq.prompt_tokens - 1))
+                self.prefix_cache_queries_total += seq.prompt_tokens
+                self.prefix_cache_hits_total += seq.prefilled - computed
             self.running.append(seq)
         decoding = sum(1 for s in self.running if s.prefilled >= s.prompt_tokens)
         budget = spec.max_batched_tokens - decoding
@@ -127,15 +136,16 @@ class Engine:
         """End the planned step: emit tokens; returns the sequences that completed."""
         for seq, chunk in self._chunks:
             seq.prefilled += chunk
-            self.prompt_tokens_total += chunk
         done: list[Seq] = []
         for seq in self.running:
             if seq.prefilled < seq.prompt_tokens:
                 continue
             seq.emitted += 1
             self.generation_tokens_total += 1
-            if seq.emitted == 1 and seq.prefix is not None and 0 < seq.prefix_tokens <= self.spec.prefix_cache_tokens:
-                self._cache(seq.prefix, seq.prefix_tokens)
+            if seq.emitted == 1:
+                self.prompt_tokens_total += seq.prompt_tokens
+                if seq.prefix is not None and 0 < seq.prefix_tokens <= self.spec.prefix_cache_tokens:
+                    self._cache(seq.prefix, seq.prefix_tokens)
             last = seq.emitted >= seq.output_tokens
             if seq.on_token is not None:
                 seq.on_token(seq.emitted, last)

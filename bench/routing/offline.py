@@ -236,7 +236,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
                 e = b.engine
                 m = VllmMetrics(float(len(e.running)), float(len(e.waiting)), 0.0, 0.0,
                                 float(e.prompt_tokens_total), float(e.generation_tokens_total),
-                                None, None, None, None)
+                                None, None, None, None, float(e.prefix_cache_hits_total))
                 b.est.scraped(m, b.in_flight, now)
             if held:
                 release()

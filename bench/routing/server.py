@@ -158,6 +158,8 @@ def build_app(live: LiveEngine) -> web.Application:
             f"vllm:kv_cache_usage_perc{{{labels}}} {len(e.running) / e.spec.max_num_seqs}",
             f"vllm:prompt_tokens_total{{{labels}}} {float(e.prompt_tokens_total)}",
             f"vllm:generation_tokens_total{{{labels}}} {float(e.generation_tokens_total)}",
+            f"vllm:prefix_cache_queries_total{{{labels}}} {float(e.prefix_cache_queries_total)}",
+            f"vllm:prefix_cache_hits_total{{{labels}}} {float(e.prefix_cache_hits_total)}",
         ]
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 

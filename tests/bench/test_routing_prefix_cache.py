@@ -30,7 +30,9 @@ def test_a_cached_prefix_is_not_prefilled_again_and_the_least_recent_is_evicted(
     cold = first_token_s(engine, Seq(2100, 1, prefix=7, prefix_tokens=2000))
     warm = first_token_s(engine, Seq(2100, 1, prefix=7, prefix_tokens=2000))
     assert warm < cold / 3  # only the 100 tokens after the prefix prefill
-    assert engine.prompt_tokens_total == 2100 + 100  # computed tokens, as vLLM counts them
+    # vLLM V1's counters: every prompt whole once its first token is out, the cached part as hits
+    assert engine.prompt_tokens_total == 2100 + 2100
+    assert (engine.prefix_cache_queries_total, engine.prefix_cache_hits_total) == (2100 + 2100, 2000)
     first_token_s(engine, Seq(1600, 1, prefix=8, prefix_tokens=1500))  # 3500 > 3000: prefix 7 goes
     assert list(engine.cached) == [8]
     assert first_token_s(engine, Seq(2100, 1, prefix=7, prefix_tokens=2000)) == cold

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from routing.engine import EngineSpec
 from routing.server import LiveEngine, build_app
 from routing.workload import CHARS_PER_TOKEN, Request, prompt_text, schedule, session_prefix
+from swarm_runtime.vllm_metrics import VllmMetrics, parse_vllm_metrics
 
 
 def test_a_session_turn_names_its_shared_prefix_and_shares_its_text() -> None:
@@ -34,8 +35,9 @@ def test_a_session_turn_names_its_shared_prefix_and_shares_its_text() -> None:
     assert session_prefix("sZZ:12 hello") is None and session_prefix("s0000000a:x ") is None
 
 
-async def _serve_two_turns(cache_tokens: int, first: Request, second: Request) -> tuple[int, list[int]]:
-    """Send two session turns one after the other; the engine's computed prompt tokens and its cached keys."""
+async def _serve_two_turns(cache_tokens: int, first: Request, second: Request) -> tuple[VllmMetrics, list[int]]:
+    """Send two session turns one after the other; the server's ``/metrics`` after them, as the router
+    parses it, and the engine's cached keys."""
     live = LiveEngine("gpu-test", EngineSpec(prefix_cache_tokens=cache_tokens))
     live.start()
     runner = web.AppRunner(build_app(live), access_log=None)
@@ -50,7 +52,9 @@ async def _serve_two_turns(cache_tokens: int, first: Request, second: Request) -
                 async with session.post(f"http://127.0.0.1:{port}/v1/completions", json=body) as resp:
                     assert resp.status == 200
                     assert (await resp.read()).endswith(b"data: [DONE]\n\n")
-        return live.engine.prompt_tokens_total, list(live.engine.cached)
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                metrics = parse_vllm_metrics(await resp.text())
+        return metrics, list(live.engine.cached)
     finally:
         await runner.cleanup()
         await live.stop()
@@ -59,8 +63,11 @@ async def _serve_two_turns(cache_tokens: int, first: Request, second: Request) -
 def test_the_engine_prefills_a_cached_session_prefix_once() -> None:
     first = Request(0.0, 2300, 2, tag=0xABC, prefix_tokens=2000)
     second = Request(1.0, 2120, 2, tag=0xABC, prefix_tokens=2000)
-    computed, cached = asyncio.run(_serve_two_turns(30_000, first, second))
+    metrics, cached = asyncio.run(_serve_two_turns(30_000, first, second))
     assert cached == [0xABC]
-    assert computed == 2300 + 120  # the second turn computes only its own question
-    computed, cached = asyncio.run(_serve_two_turns(0, first, second))
-    assert cached == [] and computed == 2300 + 2120  # no prefix caching unless the server is told to
+    assert metrics.prompt_tokens_total == 2300 + 2120  # vLLM counts every prompt whole...
+    assert metrics.prefix_cache_hits_total == 2000  # ...and the second turn's prefix as a cache hit
+    assert metrics.prompt_tokens_total - metrics.prefix_cache_hits_total == 2300 + 120  # computed: its question
+    metrics, cached = asyncio.run(_serve_two_turns(0, first, second))
+    assert cached == [] and metrics.prefix_cache_hits_total == 0  # no prefix caching unless the server is told to
+    assert metrics.prompt_tokens_total == 2300 + 2120

@@ -297,3 +297,78 @@ def test_a_request_sent_mid_step_waits_for_the_step_under_way() -> None:
     clock.t += 0.05  # no event for longer than a step: nothing known to be under way
     view = est.engine_view()
     assert view is not None and view.under_way_s == 0.0
+
+
+def test_prompt_tokens_found_in_the_prefix_cache_are_not_fitted_as_prefill() -> None:
+    """vLLM counts each prompt whole, cached prefix included, once its first token is out, and the
+    cached part as hits when it admits the request; only the rest costs the engine prefill time."""
+    def fitted(hits_seen: bool) -> float:
+        est = LoadEstimator(FakeClock())
+        t = generated = counted = hits = early = 0.0
+        for i in range(40):
+            seen = hits if hits_seen else 0.0
+            metrics = VllmMetrics(8, 0, 0, 0, counted, generated, None, None, None, None, seen)
+            est.scraped(metrics, in_flight=8, now=t)
+            steps, computed, cached = 20.0, (i * 137) % 400, 3 * ((i * 89) % 300)
+            t += steps * (0.02 + 5e-5 * computed)
+            generated += steps * 8
+            counted += steps * (computed + cached)
+            # now and then a prompt admitted just before a scrape shows its hits an interval early
+            lead = 500.0 if i % 5 == 0 else 0.0
+            hits += steps * cached - early + lead
+            early = lead
+        model = est.step_model()
+        assert model is not None
+        return model.prefill_s_per_token
+
+    assert fitted(hits_seen=True) == pytest.approx(5e-5, rel=0.05)
+    assert fitted(hits_seen=False) < 2.5e-5  # what a counter of whole prompts alone makes of it
+
+
+def test_a_restarted_engines_counters_are_not_fitted() -> None:
+    est = LoadEstimator(FakeClock())
+    feed_steps(est, 0.02, 5e-5)
+    before = est.step_model()
+    est.scraped(scrape(8, 0, 10.0, 5.0), in_flight=8, now=1000.0)  # every counter back near zero
+    assert est.step_model() == before  # the interval across the restart is skipped...
+    est.scraped(scrape(8, 0, 170.0, 100.0), in_flight=8, now=1000.5)
+    assert est.step_model() != before  # ...and the next one counts again
+
+
+def test_steps_are_timed_only_while_the_engine_has_work() -> None:
+    """Without streams, steps are counted from the token counter: an engine that sat empty for
+    half the interval stepped only in the other half."""
+    clock = FakeClock(0.0)
+    est = LoadEstimator(clock)
+    est.scraped(scrape(1, 0, 0.0, 0.0), in_flight=0, now=clock.t)  # one foreign sequence
+    clock.t += 0.5
+    est.scraped(scrape(1, 0, 25.0, 0.0), in_flight=0, now=clock.t)  # 25 steps of 20 ms
+    assert est.decode_step_s == pytest.approx(0.02)
+    est.scraped(scrape(0, 0, 25.0, 0.0), in_flight=0, now=clock.t)  # it finished: the engine is empty...
+    clock.t += 0.25
+    est.sent(1, 10, 1000, 0)  # ...until the router sends one, a quarter of a second later
+    clock.t += 0.25
+    est.scraped(scrape(1, 0, 37.5, 0.0), in_flight=1, now=clock.t)  # 12.5 steps in the 0.25 s it had one
+    assert est.decode_step_s == pytest.approx(0.02)
+
+
+def test_once_streams_are_relayed_only_a_streamed_interval_times_the_steps() -> None:
+    """A long prompt prefilling makes steps without tokens: an interval with no request streamed
+    through it cannot tell how many steps it had."""
+    clock = FakeClock(0.0)
+    est = LoadEstimator(clock)
+    est.sent(1, 10, 1000, 0)
+    est.first_token(1, 0.01)
+    est.streamed(1, 1)
+    est.scraped(scrape(1, 0, 1.0, 10.0), in_flight=1, now=clock.t)
+    clock.t += 0.5
+    est.streamed(1, 25)
+    est.scraped(scrape(1, 0, 26.0, 10.0), in_flight=1, now=clock.t)
+    assert est.decode_step_s == pytest.approx(0.02)
+    est.finished(1)
+    est.sent(2, 3000, 1000, 0)  # prefills for most of the next interval, then makes one token
+    clock.t += 0.5
+    est.first_token(2, 0.45)
+    est.streamed(2, 1)
+    est.scraped(scrape(1, 0, 27.0, 3010.0), in_flight=1, now=clock.t)
+    assert est.decode_step_s == pytest.approx(0.02)  # not 0.5 s for "one step"

@@ -19,6 +19,9 @@ vllm:kv_cache_usage_perc{engine="1",model_name="primary"} 0.75
 vllm:num_preemptions_total{engine="0",model_name="primary"} 7.0
 vllm:prompt_tokens_total{engine="0",model_name="primary"} 1000.0
 vllm:generation_tokens_total{engine="0",model_name="primary"} 500.0
+vllm:prefix_cache_queries_total{engine="0",model_name="primary"} 1200.0
+vllm:prefix_cache_hits_total{engine="0",model_name="primary"} 300.0
+vllm:prefix_cache_hits_total{engine="1",model_name="primary"} 64.0
 vllm:time_to_first_token_seconds_bucket{engine="0",le="0.1",model_name="primary"} 2.0
 vllm:time_to_first_token_seconds_bucket{engine="0",le="0.5",model_name="primary"} 6.0
 vllm:time_to_first_token_seconds_bucket{engine="0",le="+Inf",model_name="primary"} 8.0
@@ -51,6 +54,7 @@ def test_current_names_are_summed_across_label_sets() -> None:
     m = parse_vllm_metrics(NEW)
     assert (m.running, m.waiting, m.preemptions_total) == (5.0, 4.0, 7.0)
     assert (m.prompt_tokens_total, m.generation_tokens_total) == (1000.0, 500.0)
+    assert m.prefix_cache_hits_total == 364.0
     assert m.ttft is not None and m.ttft.count == 10.0 and m.ttft.sum == pytest.approx(2.1)
     assert m.ttft.buckets == ((0.1, 4.0), (0.5, 8.0), (math.inf, 10.0))
     assert m.inter_token is not None and m.inter_token.count == 10.0

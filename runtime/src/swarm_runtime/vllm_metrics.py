@@ -78,6 +78,8 @@ class VllmMetrics:
     inter_token: Histogram | None
     e2e: Histogram | None
     queue_time: Histogram | None
+    # prompt tokens found in the prefix cache at admission (vLLM V1; 0 where not exported)
+    prefix_cache_hits_total: float = 0.0
 
 
 # Field -> accepted sample names, newest first.
@@ -88,6 +90,7 @@ GAUGE_NAMES: dict[str, tuple[str, ...]] = {
     "preemptions_total": ("vllm:num_preemptions_total", "vllm:num_preemptions"),
     "prompt_tokens_total": ("vllm:prompt_tokens_total", "vllm:prompt_tokens"),
     "generation_tokens_total": ("vllm:generation_tokens_total", "vllm:generation_tokens"),
+    "prefix_cache_hits_total": ("vllm:prefix_cache_hits_total", "vllm:prefix_cache_hits"),
 }
 HISTOGRAM_NAMES: dict[str, tuple[str, ...]] = {
     "ttft": ("vllm:time_to_first_token_seconds",),
@@ -216,4 +219,5 @@ def parse_vllm_metrics(text: str) -> VllmMetrics:
         inter_token=histogram("inter_token"),
         e2e=histogram("e2e"),
         queue_time=histogram("queue_time"),
+        prefix_cache_hits_total=scalar("prefix_cache_hits_total"),
     )

@@ -81,9 +81,12 @@ class LoadEstimator:
         self._slot_wait_cache: tuple[int, float, float, float] = (-1, 0.0, 0.0, 0.0)
         self._queued_before = False
         self.scraped_at: float | None = None
-        self._counters: tuple[float, float, float, float] | None = None  # (time, generated, prompt tokens, running)
+        # (time, generated, prompt tokens, prefix cache hits, running) at the last scrape
+        self._counters: tuple[float, float, float, float, float] | None = None
+        self._unmatched_hits = 0.0  # cached tokens counted at admission whose prompt is not counted yet
         self.last_event_at: float | None = None  # when a stream event last came: the end of an engine step
-        self._occupancy = [self.clock(), 0.0]  # last change, sequence-seconds on the engine since the last scrape
+        # last change, then since the last scrape: sequence-seconds on the engine, seconds it sat empty
+        self._occupancy = [self.clock(), 0.0, 0.0]
         self.step_fit = PlaneFit(STEP_DECAY, SEQ_RIDGE, 0.0, STEP_RIDGE, STEP_PRIOR_SLOPE)
         self._step_model: StepModel | None = None
         self.residual = 0.0  # what the replay misses (network, the step under way, host lag), learned
@@ -265,7 +268,8 @@ class LoadEstimator:
     def scraped(self, metrics: VllmMetrics, in_flight: int, now: float) -> None:
         """Fold one ``/metrics`` scrape in; ``in_flight`` is the router's own count at that moment."""
         self._occupy()
-        occupied, self._occupancy[1] = self._occupancy[1], 0.0
+        occupied, idle = self._occupancy[1], self._occupancy[2]
+        self._occupancy[1] = self._occupancy[2] = 0.0
         self.external = max(0.0, metrics.running + metrics.waiting - in_flight)
         self.max_running = max(self.max_running, metrics.running)
         # A request that arrived between two engine steps shows as waiting for a moment: only a
@@ -279,32 +283,55 @@ class LoadEstimator:
             self.slots = metrics.running
         self._queued_before = metrics.waiting > 0
         previous = self._counters
-        self._counters = (now, metrics.generation_tokens_total, metrics.prompt_tokens_total, metrics.running)
+        self._counters = (now, metrics.generation_tokens_total, metrics.prompt_tokens_total,
+                          metrics.prefix_cache_hits_total, metrics.running)
         streamed = self._streamed_steps()
         if previous is not None:
             dt, generated = now - previous[0], metrics.generation_tokens_total - previous[1]
-            prompted = metrics.prompt_tokens_total - previous[2]
-            running = (metrics.running + previous[3]) / 2
-            if dt > 0 and generated > 0 and (streamed > 0 or running >= 0.5):
-                # A request that decoded through the whole interval streamed one event per step; without
-                # one, every running sequence makes a token a step (an undercount: prefilling ones do not)
-                steps = streamed if streamed > 0 else generated / running
-                step = dt / steps
+            prompted = self._computed_prompt_tokens(metrics.prompt_tokens_total - previous[2],
+                                                    metrics.prefix_cache_hits_total - previous[3])
+            busy = dt - idle  # the engine steps only while it has sequences
+            # the mean sequences while it stepped: the router's own count over time, else the gauges
+            seqs = occupied / busy if occupied > 0 and busy > 0 else (metrics.running + previous[4]) / 2
+            # A request that decoded through the whole interval streamed one event per step. Without
+            # one, every running sequence makes a token a step: an undercount while sequences prefill,
+            # which an interval that a long prompt starts in makes many times too slow; so that is
+            # the measure only where the router relays no streams at all.
+            counted = streamed > 0 or (self.last_event_at is None and seqs >= 0.5)
+            if busy > 0 and generated > 0 and counted:
+                steps = streamed if streamed > 0 else generated / seqs
+                step = busy / steps
                 self.decode_step_s = step if self.decode_step_s <= 0 else (
                     self.decode_step_s + STEP_ALPHA * (step - self.decode_step_s))
-                if prompted >= 0:
-                    self.step_fit.add(occupied / dt if occupied > 0 else running, prompted / steps, step)
+                if prompted is not None:
+                    self.step_fit.add(seqs, prompted / steps, step)
                     self._step_model = None
         self.scraped_at = now
         self._version += 1
 
+    def _computed_prompt_tokens(self, counted: float, hits: float) -> float | None:
+        """Prompt tokens the engine computed between two scrapes (None when its counters restarted).
+
+        vLLM counts a prompt whole, its cached prefix included, once its first token is out, and the
+        cached part as hits when it admits the request: a hit can be counted an interval before its
+        prompt, so hits not yet matched carry over to the next interval."""
+        if counted < 0 or hits < 0:
+            self._unmatched_hits = 0.0
+            return None
+        computed = counted - hits - self._unmatched_hits
+        self._unmatched_hits = max(0.0, -computed)
+        return max(0.0, computed)
+
     def _occupy(self) -> None:
         """Add the sequences on the engine since the last change to the interval's sequence-seconds
         (called before the count changes): the mean running count of an interval, exactly, from
-        what the router has there, where two scrapes would only give its ends."""
+        what the router has there, where two scrapes would only give its ends; and the time the
+        engine had nothing at all, when it runs no steps."""
         now = self.clock()
         running = len(self.sent_requests) + self.external
         self._occupancy[1] += (now - self._occupancy[0]) * min(running, self.slots)
+        if running <= 0:
+            self._occupancy[2] += now - self._occupancy[0]
         self._occupancy[0] = now
 
     def _streamed_steps(self) -> int:
