@@ -76,6 +76,8 @@ BOARDS: tuple[Board, ...] = (
               (Query("swarm_autotuner_gpu_thermal_throttle", "thermal {{backend}}"),
                Query("swarm_autotuner_gpu_power_throttle", "power cap {{backend}}")), "short"),
         Panel("KV cache usage", _q("ai_swarm:vllm_kv_cache_usage:ratio", "{{service}}"), "percentunit"),
+        Panel("Prompt tokens from the prefix cache",
+              _q("ai_swarm:vllm_prefix_cache_hit_ratio:rate5m", "{{service}}"), "percentunit"),
     )),
     Board("ai-swarm-latency", "Request latency", (
         Panel("Time to first token (vLLM)", _quantiles("ai_swarm:vllm_ttft_seconds", "{{service}}"), "s"),

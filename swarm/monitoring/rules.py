@@ -87,6 +87,10 @@ def records(spec: SwarmSpec) -> tuple[Record, ...]:
                "sum by (node, service, model_name) (rate(vllm:generation_tokens_total[5m]))"),
         Record("ai_swarm:vllm_prompt_tokens:rate5m",
                "sum by (node, service, model_name) (rate(vllm:prompt_tokens_total[5m]))"),
+        # prompt tokens found in vLLM's prefix cache: what the router's prefix affinity saves
+        Record("ai_swarm:vllm_prefix_cache_hit_ratio:rate5m",
+               "sum by (node, service, model_name) (rate(vllm:prefix_cache_hits_total[5m])) "
+               "/ sum by (node, service, model_name) (rate(vllm:prefix_cache_queries_total[5m]))"),
     ]
     for quantile in (50, 95, 99):
         q = f"0.{quantile}"
