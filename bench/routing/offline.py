@@ -40,6 +40,7 @@ from swarm_runtime.router.routing import RequestKey, make_load_strategy
 from swarm_runtime.vllm_metrics import VllmMetrics
 
 from .engine import PRIORITIES, Engine, EngineSpec, Seq
+from .estimates import Watch
 from .exact import ExactEstimator, parse_parts
 from .load import Result
 from .lookahead import COSTS, Arrival, EngineState, greedy_choice, joint_release, rollout_choice, sampled_futures
@@ -93,11 +94,13 @@ def _arrival(req: Request) -> Arrival:
 
 def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed: int,
          scrape_s: float = 0.5, look: Lookahead = Lookahead(), priority: str | None = None,
-         sessions: Sessions | None = None, exact: frozenset[str] = frozenset()) -> list[Result]:
+         sessions: Sessions | None = None, exact: frozenset[str] = frozenset(),
+         watch: Watch | None = None) -> list[Result]:
     """Every request of the schedule as a client would have seen it, in arrival order; ``priority``
     names how the router sets vLLM's request priority (:data:`engine.PRIORITIES`), None for none;
     ``sessions`` replaces the short/long mix by turns of sessions that share prefixes; ``exact``
-    names the parts of swarm-router's engine view taken from the engine itself (:data:`exact.PARTS`)."""
+    names the parts of swarm-router's engine view taken from the engine itself (:data:`exact.PARTS`);
+    ``watch`` collects how close the router's own estimates come (:mod:`estimates`)."""
     now = 0.0
     clock: Callable[[], float] = lambda: now  # noqa: E731 -- the estimators read the loop's virtual time
     rank = PRIORITIES[priority] if priority else None
@@ -106,6 +109,8 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     engines = [Engine(spec) for spec in specs]
 
     def estimator(i: int) -> LoadEstimator:
+        if watch is not None and not exact:
+            return watch.estimator(clock, specs[i].max_batched_tokens, i)
         if not exact:
             return LoadEstimator(clock, specs[i].max_batched_tokens)
         return ExactEstimator(clock, specs[i].max_batched_tokens, lambda: (engines[i], backends[i].busy_until), exact)
@@ -247,6 +252,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
 
 PEERS = ("jsq", "rr")  # the offline stand-ins for vllm-router's power_of_two and round_robin
 POLICIES = ("swarm", "swarm-late", "oracle", "clairvoyant", "sampled", "late", *PEERS)
+ESTIMATING = ("swarm", "swarm-late")  # the policies that route on swarm-router's estimates
 
 
 def _seeds(text: str) -> list[int]:
@@ -275,11 +281,16 @@ def main() -> None:
     parser.add_argument("--exact", default="", metavar="PARTS",
                         help="swarm-router's view takes these parts from the engines' exact state: comma-separated "
                              "jobs, model, slots, under, residual, or all (routing/exact.py)")
+    parser.add_argument("--estimates", action="store_true",
+                        help="also print, per policy and engine, how far swarm-router's predicted TTFT and fitted "
+                             "prefill cost are from the engine's (routing/estimates.py)")
     args = parser.parse_args()
     try:
         exact = parse_parts(args.exact)
     except ValueError as err:
         parser.error(f"--exact: {err}")
+    if args.estimates and exact:
+        parser.error("--estimates measures the router's own estimates: leave out --exact")
     if args.sessions < 0 or args.prefix_cache < 0:
         parser.error("--sessions and --prefix-cache must be at least 0")
     sessions = Sessions(args.sessions, args.prefix_cache, not args.no_affinity) if args.sessions else None
@@ -290,13 +301,15 @@ def main() -> None:
     specs = [EngineSpec(slowdown=s) for s in (1.0, 2.5)]
     total, each = combined_capacity(specs, args.sessions)
     rows: dict[str, list[tuple[float, int, str, dict[str, float]]]] = {}
+    watches = {policy: Watch(args.start) for policy in policies if policy in ESTIMATING} if args.estimates else {}
     for load in (float(x) for x in args.load.split(",")):
         for seed in args.seeds:
             runs: dict[str, Summary] = {}
             for policy in (*policies, *PEERS):
                 priority = None if policy in PEERS else args.vllm_priority
                 results = race(policy, [1.0, 2.5], load, args.seconds, seed, look=look, priority=priority,
-                               sessions=sessions, exact=frozenset() if policy in PEERS else exact)
+                               sessions=sessions, exact=frozenset() if policy in PEERS else exact,
+                               watch=watches.get(policy))
                 runs[policy] = s = summarize(results, "x2.5", args.start, args.seconds)
                 print(f"{load:4.0%} seed {seed}  {policy:<12} p50 {s.ttft_p50 * 1e3:6.0f}  "
                       f"p95 {s.ttft_p95 * 1e3:6.0f}  p99 {s.ttft_p99 * 1e3:6.0f} ms  goodput {s.goodput:6.1%}  "
@@ -309,6 +322,9 @@ def main() -> None:
         met = sum(goals_met(load, r) for load, _, _, r in table)
         print(f"\n{policy}: goals met in {met} of {len(table)} cells")
         print("\n".join(ratio_table(table)))
+        if policy in watches:
+            print(f"\n{policy}: swarm-router's estimates against the engines'")
+            print("\n".join(watches[policy].report(specs)))
 
 
 if __name__ == "__main__":

@@ -297,8 +297,8 @@ class LoadEstimator:
             # one, every running sequence makes a token a step: an undercount while sequences prefill,
             # which an interval that a long prompt starts in makes many times too slow; so that is
             # the measure only where the router relays no streams at all.
-            counted = streamed > 0 or (self.last_event_at is None and seqs >= 0.5)
-            if busy > 0 and generated > 0 and counted:
+            steps_known = streamed > 0 or (self.last_event_at is None and seqs >= 0.5)
+            if busy > 0 and generated > 0 and steps_known:
                 steps = streamed if streamed > 0 else generated / seqs
                 step = busy / steps
                 self.decode_step_s = step if self.decode_step_s <= 0 else (
