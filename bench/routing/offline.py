@@ -100,7 +100,7 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     names how the router sets vLLM's request priority (:data:`engine.PRIORITIES`), None for none;
     ``sessions`` replaces the short/long mix by turns of sessions that share prefixes; ``exact``
     names the parts of swarm-router's engine view taken from the engine itself (:data:`exact.PARTS`);
-    ``watch`` collects how close the router's own estimates come (:mod:`estimates`)."""
+    ``watch`` collects how close the router's own estimates come (:mod:`estimates`; not with ``exact``)."""
     now = 0.0
     clock: Callable[[], float] = lambda: now  # noqa: E731 -- the estimators read the loop's virtual time
     rank = PRIORITIES[priority] if priority else None
@@ -109,11 +109,10 @@ def race(policy: str, slowdowns: list[float], load: float, seconds: float, seed:
     engines = [Engine(spec) for spec in specs]
 
     def estimator(i: int) -> LoadEstimator:
-        if watch is not None and not exact:
-            return watch.estimator(clock, specs[i].max_batched_tokens, i)
-        if not exact:
-            return LoadEstimator(clock, specs[i].max_batched_tokens)
-        return ExactEstimator(clock, specs[i].max_batched_tokens, lambda: (engines[i], backends[i].busy_until), exact)
+        budget = specs[i].max_batched_tokens
+        if exact:
+            return ExactEstimator(clock, budget, lambda: (engines[i], backends[i].busy_until), exact)
+        return watch.estimator(clock, budget, i) if watch is not None else LoadEstimator(clock, budget)
 
     backends = [_Backend(f"b{i}-x{spec.slowdown:g}", engines[i], estimator(i)) for i, spec in enumerate(specs)]
     names = [b.name for b in backends]

@@ -6,8 +6,8 @@ slope ``prefill_s_per_token``), how long a request holds an engine slot, and how
 its ``max_tokens`` a request really generates; the stream events it relays count each
 request's progress and the engine's steps. vLLM's scraped metrics give the engine's
 sequence limit (the number running whenever it reports a queue), its step cost (seconds per
-step against the sequences and prompt tokens in it, per scrape interval) and the load other
-clients put on it.
+step against the sequences and prompt tokens in it, per scrape interval, as ``counters.py``
+reads the token counters) and the load other clients put on it.
 
 Between scrapes the router counts what it sent itself (optimistic in-flight accounting): a
 request it just placed weighs on the next decision at once, so a burst is spread by
@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..vllm_metrics import VllmMetrics
+from .counters import TokenCounters
 from .fits import LineFit, PlaneFit
 from .routing import PRIOR, Rates, queue_wait
 from .twin import DEFAULT_TOKEN_BUDGET, EngineView, Job, StepModel
@@ -81,9 +82,7 @@ class LoadEstimator:
         self._slot_wait_cache: tuple[int, float, float, float] = (-1, 0.0, 0.0, 0.0)
         self._queued_before = False
         self.scraped_at: float | None = None
-        # (time, generated, prompt tokens, prefix cache hits, running) at the last scrape
-        self._counters: tuple[float, float, float, float, float] | None = None
-        self._unmatched_hits = 0.0  # cached tokens counted at admission whose prompt is not counted yet
+        self._counters = TokenCounters()
         self.last_event_at: float | None = None  # when a stream event last came: the end of an engine step
         # last change, then since the last scrape: sequence-seconds on the engine, seconds it sat empty
         self._occupancy = [self.clock(), 0.0, 0.0]
@@ -282,17 +281,13 @@ class LoadEstimator:
             # never show it otherwise: the engine running more proves the limit is at least that.
             self.slots = metrics.running
         self._queued_before = metrics.waiting > 0
-        previous = self._counters
-        self._counters = (now, metrics.generation_tokens_total, metrics.prompt_tokens_total,
-                          metrics.prefix_cache_hits_total, metrics.running)
+        interval = self._counters.interval(metrics, now)
         streamed = self._streamed_steps()
-        if previous is not None:
-            dt, generated = now - previous[0], metrics.generation_tokens_total - previous[1]
-            prompted = self._computed_prompt_tokens(metrics.prompt_tokens_total - previous[2],
-                                                    metrics.prefix_cache_hits_total - previous[3])
-            busy = dt - idle  # the engine steps only while it has sequences
+        if interval is not None:
+            generated, prompted = interval.generated, interval.prompt_tokens
+            busy = interval.seconds - idle  # the engine steps only while it has sequences
             # the mean sequences while it stepped: the router's own count over time, else the gauges
-            seqs = occupied / busy if occupied > 0 and busy > 0 else (metrics.running + previous[4]) / 2
+            seqs = occupied / busy if occupied > 0 and busy > 0 else interval.running
             # A request that decoded through the whole interval streamed one event per step. Without
             # one, every running sequence makes a token a step: an undercount while sequences prefill,
             # which an interval that a long prompt starts in makes many times too slow; so that is
@@ -308,19 +303,6 @@ class LoadEstimator:
                     self._step_model = None
         self.scraped_at = now
         self._version += 1
-
-    def _computed_prompt_tokens(self, counted: float, hits: float) -> float | None:
-        """Prompt tokens the engine computed between two scrapes (None when its counters restarted).
-
-        vLLM counts a prompt whole, its cached prefix included, once its first token is out, and the
-        cached part as hits when it admits the request: a hit can be counted an interval before its
-        prompt, so hits not yet matched carry over to the next interval."""
-        if counted < 0 or hits < 0:
-            self._unmatched_hits = 0.0
-            return None
-        computed = counted - hits - self._unmatched_hits
-        self._unmatched_hits = max(0.0, -computed)
-        return max(0.0, computed)
 
     def _occupy(self) -> None:
         """Add the sequences on the engine since the last change to the interval's sequence-seconds
