@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from swarm.oracle.acl import SSH_PORT, allows, build_acl
+from swarm.oracle.tags import node_tag
 from tests.conftest import REPO
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
@@ -116,3 +118,15 @@ def test_the_test_job_runs_the_readme_test_command() -> None:
     assert any("scripts/test.sh" in s.get("run", "") for s in steps)
     readme = (REPO / "README.md").read_text()
     assert "bash scripts/test.sh" in readme
+
+
+def test_the_runner_joins_with_a_tag_the_generated_policy_owns_and_lets_reach_ssh(prod_plan) -> None:
+    """Tailscale replaces the tailnet policy whole on `up`: a CI tag the policy does not name could
+    neither be minted by the OAuth client nor reach the nodes' SSH, and every preview would fail."""
+    steps = yaml.safe_load((REPO / ".github/actions/reach-swarm/action.yml").read_text())["runs"]["steps"]
+    join = next(s for s in steps if s.get("uses", "").startswith("tailscale/github-action@"))
+    tags = join["with"]["tags"].split(",")
+    policy = build_acl(prod_plan)
+    assert set(tags) <= set(policy["tagOwners"])
+    for node in prod_plan.spec.nodes:
+        assert any(allows(policy, tag, node_tag(prod_plan.spec, node), SSH_PORT) for tag in tags), node
