@@ -13,6 +13,14 @@ refuses every upload ("container rootfs is marked read-only"), volumes or not
   (0440). Secrets come from secret Outputs and stay secret in state;
 - the service container mounts the two volumes read-only and carries the loader's ID as a
   label, so a changed file (a new loader) replaces the service container too.
+
+What the provider reads back after create and on refresh (`swarm.provider_readback`): the inputs
+are sent in its spelling (`cpus` "1.0", durations "1m0s"), and `memory_swap` is set (equal to
+`memory`: no swap) because the engine stores twice `memory` when it is not (a kernel without swap
+accounting stores -1 either way, and refreshes show `memorySwap`; cgroup v2 hosts, Ubuntu 22.04 and
+later, have it: `docker info` shows no "No swap limit support" warning). The provider's update
+applies neither `healthcheck` nor `tmpfs` (neither forces a new container, and its update only
+changes restart policy and resource limits), so a change to either replaces the container.
 """
 
 from __future__ import annotations
@@ -37,12 +45,16 @@ from swarm.kinds import (
     VOLUME_ROLE_GENERATED,
 )
 from swarm.plan.types import SECRETS_DIR, Mount, ServicePlan, secret_path
+from swarm.provider_readback import cpus_input, seconds_input
 
 FILE_OWNER = "0"
 LOADER_MEMORY_MB = 16
 # Labels the json-file driver writes into every log line, so the log shipper can tell services apart.
 LOG_LABELS = ",".join((LABEL_NODE, LABEL_SERVICE, LABEL_KIND))
 FILE_MODE = "0440"
+# Inputs the provider's update silently leaves unapplied (resourceDockerContainerUpdate), so a
+# change must replace the container for the running one to get it.
+REPLACED_ON_CHANGE = ("healthcheck", "tmpfs")
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,7 @@ class ServiceContainer(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self, provider=runtime.provider, depends_on=volumes,
                 protect=plan.stateful, retain_on_delete=plan.stateful,
+                replace_on_changes=list(REPLACED_ON_CHANGE),
             ),
         )
         self.register_outputs({"container": self.container.name})
@@ -165,6 +178,7 @@ def _loader_args(plan: ServicePlan, args: ServiceContainerArgs, planned: Deliver
         security_opts=["no-new-privileges:true"],
         network_mode="none",
         memory=LOADER_MEMORY_MB,
+        memory_swap=LOADER_MEMORY_MB,
         restart="no",
         healthcheck=docker.ContainerHealthcheckArgs(tests=["NONE"]),
         log_driver="json-file",
@@ -203,7 +217,8 @@ def _container_args(plan: ServicePlan, runtime: NodeRuntime, args: ServiceContai
         capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=list(plan.cap_add) or None),
         security_opts=["no-new-privileges:true"],
         memory=plan.memory_mb,
-        cpus=f"{plan.cpus:g}",
+        memory_swap=plan.memory_mb,  # no swap; unset, the engine stores twice `memory` and every refresh differs
+        cpus=cpus_input(plan.cpus),
         shm_size=plan.shm_size_mb,
         restart="unless-stopped",
         ports=[docker.ContainerPortArgs(internal=p.container, external=p.host, ip=p.host_ip, protocol="tcp")
@@ -211,8 +226,9 @@ def _container_args(plan: ServicePlan, runtime: NodeRuntime, args: ServiceContai
         networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=runtime.network.name, aliases=[plan.name])],
         volumes=_volume_args(mounts),
         healthcheck=docker.ContainerHealthcheckArgs(
-            tests=["CMD", *health.test], interval=f"{health.interval_s}s", timeout=f"{health.timeout_s}s",
-            retries=health.retries, start_period=f"{health.start_period_s}s"),
+            tests=["CMD", *health.test], interval=seconds_input(health.interval_s),
+            timeout=seconds_input(health.timeout_s), retries=health.retries,
+            start_period=seconds_input(health.start_period_s)),
         log_driver="json-file",
         log_opts={"max-size": "10m", "max-file": "3", "labels": LOG_LABELS},
         device_requests=[docker.ContainerDeviceRequestArgs(

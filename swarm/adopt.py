@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import IO, Any, Literal
 
 import yaml
 from pydantic import ValidationError
 
 from swarm.model import Adoption, SwarmSpec
+from swarm.provider_readback import go_duration, nano_cpus
 
 MIB = 1024 * 1024
 STORAGE_TARGET = "/qdrant/storage"
@@ -71,34 +71,6 @@ def adoption_step(spec: SwarmSpec, service: str) -> AdoptionStep | None:
 def adopted_resource_name(service: str) -> str:
     """The logical name of an adopted container's resource (the policy allow-list matches it)."""
     return f"{service}-container"
-
-
-def go_duration(nanoseconds: int) -> str:
-    """Go's `time.Duration.String()`, which the provider uses for healthcheck durations."""
-    if nanoseconds == 0:
-        return "0s"
-    sign, ns = ("-", -nanoseconds) if nanoseconds < 0 else ("", nanoseconds)
-    if ns < 1_000:
-        return f"{sign}{ns}ns"
-    if ns < 1_000_000:
-        return f"{sign}{_trim(Decimal(ns) / 1_000)}µs"
-    if ns < 1_000_000_000:
-        return f"{sign}{_trim(Decimal(ns) / 1_000_000)}ms"
-    hours, rest = divmod(ns, 3_600_000_000_000)
-    minutes, rest = divmod(rest, 60_000_000_000)
-    seconds = _trim(Decimal(rest) / 1_000_000_000)
-    text = f"{hours}h{minutes}m" if hours else (f"{minutes}m" if minutes else "")
-    return f"{sign}{text}{seconds}s"
-
-
-def _trim(value: Decimal) -> str:
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def nano_cpus(value: int) -> str:
-    """The provider's `nanoInt64ToDecimalString`: 1500000000 -> '1.5'."""
-    return _trim(Decimal(value) / 1_000_000_000)
 
 
 def _strings(value: Any) -> list[str]:

@@ -45,6 +45,8 @@ class CapturedResource:
     secret_paths: tuple[str, ...]
     redacted_inputs: Mapping[str, Any]
     """`inputs` with every secret value replaced by `REDACTED`, for printing."""
+    replace_on_changes: tuple[str, ...] = ()
+    ignore_changes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -137,6 +139,8 @@ class _CapturingMonitor(mocks.MockMonitor):
             dependencies=tuple(request.dependencies),
             property_dependencies={key: tuple(deps.urns) for key, deps in request.propertyDependencies.items()},
             secret_paths=tuple(secret_paths),
+            replace_on_changes=tuple(request.replaceOnChanges),
+            ignore_changes=tuple(request.ignoreChanges),
         ))
         return response
 

@@ -1,7 +1,8 @@
 """From `SwarmSpec` to `SwarmPlan`: ask every registered service module, then check the whole.
 
 Checks that need the placed containers live here: unique service names, an image built for
-the node's architecture, every flow's target placed, and each node's RAM budget. Any
+the node's architecture, every flow's target placed, each node's RAM budget and no CPU limit
+above the node's cores (the engine refuses to create such a container). Any
 problem raises `SpecError` (exit 2) before a resource is registered.
 """
 
@@ -32,7 +33,7 @@ def build_plan(spec: SwarmSpec) -> SwarmPlan:
                       for plan in module.build_after(ctx, services))
     memory = tuple(node_memory(spec, services))
     raise_if([*_name_issues(services), *_arch_issues(spec, services), *_flow_issues(spec, services),
-              *_memory_issues(memory, services)])
+              *_memory_issues(memory, services), *_cpu_issues(spec, services)])
     plan = SwarmPlan(
         spec=spec,
         services=services,
@@ -97,3 +98,14 @@ def _memory_issues(memory: tuple[NodeMemory, ...], services: tuple[ServicePlan, 
                     f"node {budget.node!r} has {budget.ram_mb} MB of RAM but its containers' limits plus the OS "
                     f"reserve need {budget.used_mb} MB (OS reserve {budget.reserve_mb} MB, "
                     f"ai-swarm:capacity.os_reserve_gb; {shares}); lower a limit or move a service")
+
+
+def _cpu_issues(spec: SwarmSpec, services: tuple[ServicePlan, ...]) -> Iterator[Issue]:
+    """Docker refuses a container whose `cpus` exceeds the host's CPUs ("Range of CPUs is from 0.01
+    to 2.00, as there are only 2 CPUs available", tests/engine): fail the plan, not `pulumi up`."""
+    for service in services:
+        cores = spec.nodes[service.node].cpus
+        if service.cpus > cores:
+            yield Issue(key_path("nodes", service.node, "cpus"),
+                        f"service {service.name!r} ({service.origin}) is limited to {service.cpus:g} CPUs but node "
+                        f"{service.node!r} has {cores}; Docker refuses a limit above the node's CPUs")

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from swarm.adopt import AdoptError, adoption_from_inspect, go_duration, nano_cpus, read_inspect, storage_location
+from swarm.adopt import AdoptError, adoption_from_inspect, read_inspect, storage_location
 from swarm.model import Adoption
 from tests.apps.helpers import fixture_text
 from tests.conftest import REPO
@@ -85,17 +85,4 @@ def test_wrong_input_exits_2_with_a_reason(stdin: str, message: str) -> None:
     result = _cli(stdin)
     assert result.returncode == 2 and message in result.stderr
 
-
-@pytest.mark.parametrize("nanoseconds, text", [
-    (0, "0s"), (500, "500ns"), (1_000, "1µs"), (2_500_000, "2.5ms"), (1_500_000_000, "1.5s"),
-    (30_000_000_000, "30s"), (61_000_000_000, "1m1s"), (90_000_000_000, "1m30s"),
-    (7_200_000_000_000, "2h0m0s"), (3_723_500_000_000, "1h2m3.5s"),
-])
-def test_durations_are_written_the_way_go_prints_them(nanoseconds: int, text: str) -> None:
-    assert go_duration(nanoseconds) == text
-
-
-@pytest.mark.parametrize("value, text", [(1_500_000_000, "1.5"), (2_000_000_000, "2"), (250_000_000, "0.25")])
-def test_nano_cpus_are_written_as_the_provider_reads_them(value: int, text: str) -> None:
-    assert nano_cpus(value) == text
 

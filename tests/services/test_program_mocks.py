@@ -73,7 +73,7 @@ def test_vllm_is_named_after_its_deployment_and_the_router_points_at_it(prod_run
                                              "external": float(deployment.port)}]
         cache = [v for v in resource.inputs["volumes"] if v.get("hostPath")]
         assert cache == [{"hostPath": node.model_cache, "containerPath": "/models", "readOnly": True}]
-        assert resource.inputs["shmSize"] > 0 and resource.inputs["healthcheck"]["startPeriod"] == "900s"
+        assert resource.inputs["shmSize"] > 0 and resource.inputs["healthcheck"]["startPeriod"] == "15m0s"
         assert "/health" in " ".join(resource.inputs["healthcheck"]["tests"])
         assert "--api-key" not in resource.inputs["command"]
 
@@ -112,10 +112,10 @@ def test_every_secret_bearing_input_is_a_secret_output(prod_run: CapturedRun) ->
         "litellm-master-key", "router-api-key", "redis-password", "postgres-password",
         "openrouterApiKey", "geminiApiKey", "geminiApiKeyAlt", "anthropicApiKey",
         "litellm-key-open-webui", "litellm-key-pipelines", "litellm-key-sillytavern",
-        "litellm-key-gpt-researcher")}  # apps' keys to register
+        "litellm-key-gpt-researcher", "litellm-key-prometheus")}  # apps' keys and Prometheus's to register
     generated = {r.name for r in prod_run.resources if r.type == "random:index/randomPassword:RandomPassword"}
     assert {"swarm-secrets-vllm-api-key", "swarm-secrets-postgres-password", "swarm-secrets-redis-password",
-            "swarm-secrets-litellm-master-key"} <= generated
+            "swarm-secrets-litellm-master-key", "swarm-secrets-litellm-key-prometheus"} <= generated
 
 
 def test_stateful_volumes_are_protected_and_retained(prod_run: CapturedRun) -> None:

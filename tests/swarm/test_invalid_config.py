@@ -96,6 +96,8 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      f"{N}.starlord", "duplicate GPU index"),
     ("containers over a node's RAM", _set(N, "thanos", "ram_gb", value=2), f"{N}.thanos.ram_gb",
      "containers' limits plus the OS reserve need"),
+    ("a container limited to more CPUs than its node has", _set(N, "starlord", "cpus", value=2),
+     f"{N}.starlord.cpus", "Docker refuses a limit above the node's CPUs"),
     ("OCI provisioning without sizing", _delete(N, "oracle", "oci"), f"{N}.oracle", "oci: required"),
     ("invalid node name", lambda v: v[N].__setitem__("Star_Lord", v[N].pop("starlord")), f"{N}.Star_Lord",
      "should match pattern"),
