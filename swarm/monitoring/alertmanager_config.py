@@ -50,7 +50,7 @@ def alertmanager_config(alerting: Alerting) -> dict[str, Any]:
             **({"routes": routes} if routes else {}),
         },
         "inhibit_rules": [
-            # A node that is down explains every other alert on it.
+            # A node that is down (no scrape target on it answers, rules.py) explains every other alert on it.
             {"source_matchers": ['alertname="NodeDown"'], "target_matchers": ['alertname!="NodeDown"'],
              "equal": ["node"]},
             # A critical alert silences the warning of the same name on the same service.

@@ -19,16 +19,24 @@ class MetricsEndpoint:
 
     path: str = "/metrics"
     bearer_secret: str | None = None
+    bearer_prefix: str = ""
+    """Text the endpoint expects before the secret in the token. Prometheus sends a credentials
+    file verbatim, so a prefixed token is written to a file of its own when Prometheus starts."""
     port: int | None = None
     """Container port when it is not the service's `internal_port` (a separate metrics port)."""
 
 
+LITELLM_METRICS_KEY = "litellm-key-prometheus"
+"""Prometheus's own LiteLLM virtual key (registered by swarm/services/litellm_keys.py)."""
+
 # Qdrant guards every endpoint but its health probes with the API key once one is configured.
+# LiteLLM asks for a key on /metrics once a master key is set (`require_auth_for_metrics_endpoint`
+# defaults to true) and accepts only keys that start with `sk-`.
 ENDPOINTS: Mapping[str, MetricsEndpoint] = {
     "vllm": MetricsEndpoint(),
     "swarm-router": MetricsEndpoint(),
     "swarm-autotuner": MetricsEndpoint(),
-    "litellm": MetricsEndpoint(),
+    "litellm": MetricsEndpoint(bearer_secret=LITELLM_METRICS_KEY, bearer_prefix="sk-"),
     "qdrant": MetricsEndpoint(bearer_secret="qdrant-api-key"),
     "node-exporter": MetricsEndpoint(),
     "gpu-exporter": MetricsEndpoint(),

@@ -124,8 +124,11 @@ BOARDS: tuple[Board, ...] = (
         Panel("Local generation tokens/s (vLLM)",
               _q("ai_swarm:vllm_generation_tokens:rate5m", "{{service}}"), "short"),
         Panel("Local prompt tokens/s (vLLM)", _q("ai_swarm:vllm_prompt_tokens:rate5m", "{{service}}"), "short"),
+        # LiteLLM's workers share one registry in multiprocess mode: every worker's last value is a
+        # series of its own (label `pid`); the lowest is the most spent any worker has seen.
         Panel("Provider budget remaining",
-              _q("litellm_provider_remaining_budget_metric", "{{api_provider}}"), "currencyUSD"),
+              _q("min by (api_provider) (litellm_provider_remaining_budget_metric)", "{{api_provider}}"),
+              "currencyUSD"),
     )),
 )
 

@@ -104,6 +104,11 @@ def records(spec: SwarmSpec) -> tuple[Record, ...]:
     if spec.alerting.budget_usd is not None:
         out.append(Record("ai_swarm:hosted_spend_usd:budget_period",
                           f"sum(increase(litellm_spend_metric_total[{spec.alerting.budget_period_days}d]))"))
+    # A sliding window of the provider's budget period, not LiteLLM's own window: LiteLLM counts a
+    # provider's spend from its first request after the last window expired and starts again from
+    # 0 when that window ends. Its remaining-budget gauge would follow those windows, but each
+    # worker sets it only when it routes a request to the provider, so it keeps the last window's
+    # value after a reset until the next such request (a stale alert on an idle provider).
     for provider in spec.providers.values():
         if provider.budget_usd is not None:
             out.append(Record("ai_swarm:provider_spend_usd:budget_period",
@@ -150,8 +155,10 @@ def _budget_alerts(spec: SwarmSpec) -> Iterator[Alert]:
             "SpendOverBudget",
             f'ai_swarm:provider_spend_usd:budget_period{{api_provider="{provider.kind}"}} > {limit:g}',
             "15m", "warning", "Hosted-model spend is above 120 % of the budget",
-            f"{provider.kind} spend over {provider.budget_period} exceeds {limit:g} USD "
-            f"(ai-swarm:providers budget_usd {provider.budget_usd:g}).",
+            f"{provider.kind} spend over the last {provider.budget_period} exceeds {limit:g} USD "
+            f"(ai-swarm:providers budget_usd {provider.budget_usd:g}). A sliding window: LiteLLM resets "
+            f"the provider's budget every {provider.budget_period} and stops routing to it at 100 %, so "
+            "this can fire when spend straddles a reset while LiteLLM's own count stayed within the budget.",
             firing=(Case(((series, f"0+{provider.budget_usd / 10:g}x60"),), "60m",
                          ({"api_provider": provider.kind},)),),
             quiet=Case(((series, f"0+{provider.budget_usd / 1000:g}x60"),), "60m"),
@@ -189,7 +196,8 @@ def alerts(spec: SwarmSpec, backups: Mapping[str, str]) -> tuple[Alert, ...]:
     """Every alert rule; `backups` maps each postgres-backup service to its node."""
     gpu = {**_target("gpu-exporter", "starlord", "gpu-exporter-starlord"), "uuid": "GPU-0"}
     node = _target("node-exporter", "starlord", "node-exporter-starlord")
-    vllm = {**_target("vllm", "starlord", "starlord-primary"), "engine": "0", "model_name": "m"}
+    vllm_target = _target("vllm", "starlord", "starlord-primary")
+    vllm = {**vllm_target, "engine": "0", "model_name": "m"}
     router = {**_target("swarm-router", "oracle", "swarm-router"), "backend": "starlord-primary"}
     disk = {**node, "device": "/dev/nvme0n1p1", "fstype": "ext4", "mountpoint": "/"}
     return (
@@ -221,16 +229,19 @@ def alerts(spec: SwarmSpec, backups: Mapping[str, str]) -> tuple[Alert, ...]:
               firing=(Case(_ttft(0, 10), "25m", ({},)),),
               quiet=Case(_ttft(10, 0), "25m")),
         *_budget_alerts(spec),
-        Alert("TargetDown", 'up{job!="node-exporter"} == 0', "5m", "warning", "A scrape target is down",
+        Alert("TargetDown", "up == 0", "5m", "warning", "A scrape target is down",
               "{{ $labels.service }} ({{ $labels.job }}) on {{ $labels.node }} has not answered scrapes for 5 minutes.",
-              firing=(Case(((_sel("up", **_target("vllm", "starlord", "starlord-primary")), "0x20"),), "10m",
-                           (_target("vllm", "starlord", "starlord-primary"),)),),
-              quiet=Case(((_sel("up", **_target("vllm", "starlord", "starlord-primary")), "1x20"),), "10m")),
-        Alert("NodeDown", 'up{job="node-exporter"} == 0', "2m", "critical", "A node is unreachable",
-              "{{ $labels.node }} does not answer over the tailnet (node-exporter down); its services' alerts "
-              "are inhibited.",
-              firing=(Case(((_sel("up", **node), "0x10"),), "5m", (node,)),),
-              quiet=Case(((_sel("up", **node), "1x10"),), "5m")),
+              firing=(Case(((_sel("up", **vllm_target), "0x20"),), "10m", (vllm_target,)),
+                      # a node-exporter that died on a node that still answers is one target down
+                      Case(((_sel("up", **node), "0x20"), (_sel("up", **vllm_target), "1x20")), "10m", (node,))),
+              quiet=Case(((_sel("up", **vllm_target), "1x20"),), "10m")),
+        # Down only when no target of the node answers: while it fires, Alertmanager inhibits every
+        # other alert of the node (alertmanager_config.py), so one dead exporter must not be enough.
+        Alert("NodeDown", "max by (node) (up) == 0", "2m", "critical", "A node is unreachable",
+              "No scrape target on {{ $labels.node }} answers over the tailnet; its services' alerts are inhibited.",
+              firing=(Case(((_sel("up", **node), "0x10"), (_sel("up", **vllm_target), "0x10")), "5m",
+                           ({"node": "starlord"},)),),
+              quiet=Case(((_sel("up", **node), "0x10"), (_sel("up", **vllm_target), "1x10")), "5m")),
         Alert("VllmQueueGrowing", "vllm:num_requests_waiting > 4 and deriv(vllm:num_requests_waiting[10m]) > 0",
               "5m", "warning", "vLLM queue is growing",
               "{{ $labels.service }} has more than 4 requests waiting and the queue keeps growing.",

@@ -28,6 +28,21 @@ class ScrapeTarget:
     cross_node: bool
     path: str = "/metrics"
     bearer_secret: str | None = None
+    bearer_prefix: str = ""
+
+
+TOKEN_DIR = "/tmp"
+"""Where Prometheus's entrypoint writes a token that needs a prefix (the container's tmpfs)."""
+
+
+@dataclass(frozen=True)
+class PrefixedToken:
+    """A bearer token Prometheus cannot read from the secret file as delivered: `prefix` plus the
+    secret, written to `path` before Prometheus starts."""
+
+    secret: str
+    prefix: str
+    path: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +78,7 @@ def scrape_targets(services: Iterable[ServicePlan], prometheus_node: str,
             address, port, cross = f"{tailscale_ips[service.node]}:{published.host}", published.host, True
         targets.append(ScrapeTarget(job=service.kind, service=service.name, node=service.node, address=address,
                                     port=port, cross_node=cross, path=endpoint.path,
-                                    bearer_secret=endpoint.bearer_secret))
+                                    bearer_secret=endpoint.bearer_secret, bearer_prefix=endpoint.bearer_prefix))
     return tuple(sorted(targets, key=lambda t: (t.job, t.service))), tuple(missing)
 
 
@@ -89,10 +104,23 @@ def scrape_configs(targets: Iterable[ScrapeTarget], scrape_interval_s: int) -> l
             ],
         }
         if first.bearer_secret:
-            config["authorization"] = {"type": "Bearer", "credentials_file": secret_path(first.bearer_secret)}
+            credentials = _credentials_file(first.bearer_secret, first.bearer_prefix)
+            config["authorization"] = {"type": "Bearer", "credentials_file": credentials}
         configs.append(config)
     return configs
 
 
+def _credentials_file(secret: str, prefix: str) -> str:
+    return f"{TOKEN_DIR}/{secret}" if prefix else secret_path(secret)
+
+
 def bearer_secrets(targets: Iterable[ScrapeTarget]) -> Iterator[str]:
     yield from sorted({t.bearer_secret for t in targets if t.bearer_secret})
+
+
+def prefixed_tokens(targets: Iterable[ScrapeTarget]) -> tuple[PrefixedToken, ...]:
+    """Tokens Prometheus's entrypoint must write before it starts, one per secret."""
+    found = {t.bearer_secret: PrefixedToken(t.bearer_secret, t.bearer_prefix,
+                                            _credentials_file(t.bearer_secret, t.bearer_prefix))
+             for t in targets if t.bearer_secret and t.bearer_prefix}
+    return tuple(found[name] for name in sorted(found))

@@ -27,7 +27,7 @@ from swarm.services.litellm_config import (
     secret_env,
     workers_for,
 )
-from swarm.services.litellm_keys import SCRIPT_NAME, client_kinds, key_id, render_register_script
+from swarm.services.litellm_keys import SCRIPT_NAME, key_holders, key_id, render_register_script
 from swarm.services.pinned import BOTH, override
 
 KIND = "litellm"
@@ -67,7 +67,7 @@ def build(ctx: PlanContext) -> Iterator[ServicePlan]:
         workers = workers_for(TARGET_RPS, PER_WORKER_RPS, spec.nodes[service.node].cpus)
         config_path = f"{CONFIG_DIR}/{CONFIG_NAME}"
         config = to_yaml(litellm_config(spec, deps), "LiteLLM proxy configuration")
-        clients = client_kinds(spec)
+        clients = key_holders(spec)
         register = f"{CONFIG_DIR}/{SCRIPT_NAME}" if clients else None
         entrypoint = render_entrypoint(secret_env(spec, swarm_router.API_KEY, redis.PASSWORD), postgres.PASSWORD,
                                        deps, config_path, PORT, workers, register)

@@ -3,6 +3,10 @@
 It reads the host through a read-only bind of `/` at `/host` (`--path.rootfs`), so it needs
 no host PID or network namespace; network counters are then the container's own (use the
 tailnet's and the router's metrics for traffic). Policy exception: the `/` mount.
+
+It lists the mounts of its own mount namespace, where Docker bind-mounts the container's
+/etc/hosts, /etc/hostname and /etc/resolv.conf from the host's disk: they would show as three
+more filesystems of that disk (and DiskFilling fire once for each), so they are excluded.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ HOST_ROOT = "/host"
 IMAGE = PulledImage("prom/node-exporter", "v1.9.1",
                     "sha256:d00a542e409ee618a4edc67da14dd48c5da66726bbd5537ab2af9c1dfc442c8a",
                     frozenset({"amd64", "arm64"}))
-MOUNTS_EXCLUDE = "^/(dev|proc|sys|run|var/lib/docker/.+|var/lib/containers/.+)($|/)"
+# Go RE2 syntax (node_exporter's regexp package): no look-around, no back-references.
+MOUNTS_EXCLUDE = r"^/(dev|proc|sys|run|var/lib/docker/.+|var/lib/containers/.+|etc/(hosts|hostname|resolv\.conf))($|/)"
 
 
 def instance_name(node: str) -> str:

@@ -4,6 +4,10 @@ and recording rules, and sends alerts to Alertmanager.
 It plans in the builder's second phase (`build_after`): the scrape targets are read from the
 other services' plans by a pure function (swarm/monitoring/targets.py), so a new kind is
 scraped by adding one line to the metric catalog, never by editing this module.
+
+Prometheus sends a bearer credentials file verbatim. A token that needs a prefix before the
+generated secret (LiteLLM's `sk-`) is written by the entrypoint, the image's busybox shell, to
+the container's tmpfs, readable by Prometheus's user only, before it execs Prometheus.
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ from swarm.monitoring.rules import (
     render_tests,
 )
 from swarm.monitoring.targets import (
+    PrefixedToken,
     ScrapeTarget,
     bearer_secrets,
+    prefixed_tokens,
     scrape_configs,
     scrape_flows,
     scrape_targets,
 )
-from swarm.plan.types import Flow, Healthcheck, Mount, PlannedFile, PulledImage, SecretFile, ServicePlan
+from swarm.plan.types import Flow, Healthcheck, Mount, PlannedFile, PulledImage, SecretFile, ServicePlan, secret_path
 from swarm.render.yaml_text import to_yaml
 from swarm.services.base import PlanContext, service_origin
 
@@ -43,6 +49,7 @@ IMAGE = PulledImage("prom/prometheus", "v3.5.0",
                     "sha256:63805ebb8d2b3920190daf1cb14a60871b16fd38bed42b857a3182bc621f4996",
                     frozenset({"amd64", "arm64"}))
 BACKUP_KIND = "postgres-backup"
+BINARY = "/bin/prometheus"  # the image's own entrypoint
 
 
 def placed(ctx: PlanContext) -> tuple[str, str, int | None] | None:
@@ -72,6 +79,16 @@ def prometheus_config(targets: tuple[ScrapeTarget, ...], node: str) -> dict[str,
     return config
 
 
+def entrypoint(tokens: tuple[PrefixedToken, ...]) -> tuple[str, ...] | None:
+    """The image's entrypoint (None) unless a scrape token must be written first; then a shell
+    that writes each one and execs Prometheus with the container command as its arguments."""
+    if not tokens:
+        return None
+    writes = " && ".join(f'token="$(cat {secret_path(t.secret)})" && printf "%s%s" "{t.prefix}" "$token" > {t.path}'
+                         for t in tokens)
+    return ("/bin/sh", "-c", f'umask 077 && {writes} && exec {BINARY} "$@"', KIND)
+
+
 def build_after(ctx: PlanContext, services: tuple[ServicePlan, ...]) -> Iterator[ServicePlan]:
     spec = ctx.spec
     ips = {name: node.tailscale_ip for name, node in spec.nodes.items()}
@@ -92,6 +109,7 @@ def build_after(ctx: PlanContext, services: tuple[ServicePlan, ...]) -> Iterator
         yield ServicePlan(
             name=name, kind=KIND, node=service.node, origin=service_origin(name),
             image=IMAGE,
+            entrypoint=entrypoint(prefixed_tokens(targets)),
             command=(f"--config.file={CONFIG_DIR}/{CONFIG_NAME}", f"--storage.tsdb.path={DATA}",
                      f"--storage.tsdb.retention.time={alerting.metrics_retention_days}d",
                      f"--storage.tsdb.retention.size={alerting.metrics_retention_gb}GB",

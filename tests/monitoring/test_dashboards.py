@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+from pathlib import Path
 
 import yaml
 
 from swarm.monitoring import catalog, rules
 from swarm.monitoring.dashboards import BOARDS, prometheus_queries
 from swarm.plan import SwarmPlan
+from tests.monitoring.support import require_tool
 
 _FUNCTIONS_AND_KEYWORDS = {
     "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool",
@@ -112,3 +115,21 @@ def test_admin_password_is_generated_and_read_from_a_file(prod_plan: SwarmPlan) 
     assert not any("PASSWORD" in key and not key.endswith("__FILE") for key in grafana.env)
     assert {f.name for f in grafana.files} >= {"provisioning/datasources/ai-swarm.yml",
                                                 "dashboards/ai-swarm-overview.json"}
+
+
+def test_litellm_gauges_show_one_line_per_provider_not_per_worker(tmp_path: Path) -> None:
+    """LiteLLM's workers write one registry in prometheus-client's multiprocess mode, so each gauge
+    arrives once per worker (label `pid`); the panel must fold them into one line per provider."""
+    gauge = "litellm_provider_remaining_budget_metric"
+    panels = [expr for _, _, expr in prometheus_queries() if gauge in metric_names(expr)]
+    assert panels
+    base = 'instance="litellm:4000", job="litellm", node="oracle", service="litellm", api_provider="gemini"'
+    series = [{"series": f'{gauge}{{{base}, pid="{pid}"}}', "values": f"{value}x10"}
+              for pid, value in (("11", 30), ("12", 25))]
+    tests = [{"interval": "1m", "input_series": series, "promql_expr_test": [
+        {"expr": expr, "eval_time": "5m", "exp_samples": [{"labels": '{api_provider="gemini"}', "value": 25}]}
+        for expr in panels]}]
+    (tmp_path / "panels.test.yml").write_text(yaml.safe_dump({"rule_files": [], "tests": tests}))
+    result = subprocess.run([require_tool("promtool"), "test", "rules", "panels.test.yml"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

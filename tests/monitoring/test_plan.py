@@ -51,8 +51,10 @@ def test_scrape_credentials_are_secret_files(prod_plan: SwarmPlan) -> None:
     qdrant = next(job for job in config["scrape_configs"] if job["job_name"] == "qdrant")
     assert qdrant["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/qdrant-api-key"}
     prometheus = prod_plan.service("prometheus")
-    assert [s.source for s in prometheus.secret_files] == ["generated:qdrant-api-key"]
+    assert [s.source for s in prometheus.secret_files] == ["generated:litellm-key-prometheus",
+                                                           "generated:qdrant-api-key"]
     assert {s.source for s in prod_plan.service("qdrant").secret_files} >= {"generated:qdrant-api-key"}
+    assert {s.source for s in prod_plan.service("litellm").secret_files} >= {"generated:litellm-key-prometheus"}
 
 
 def test_flows_carry_the_port_prometheus_dials(prod_plan: SwarmPlan) -> None:

@@ -9,18 +9,15 @@ import os
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
 from swarm.monitoring import catalog, rules
 from swarm.plan import SwarmPlan
-from tests.monitoring.support import require_tool
+from tests.monitoring.support import require_tool, wait_for
 
 BIN = Path(sys.executable).parent
 API_KEY = "sk-monitoring-test-key-000000000000"
@@ -34,32 +31,8 @@ def _free_port() -> int:
         return port
 
 
-def _wait(what: str, check: Callable[[], Any], timeout_s: float = 40.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (httpx.HTTPError, KeyError, IndexError):
-            last = None
-        if last:
-            return last
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout_s:g} s waiting for {what} (last: {last!r})")
 
 
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        proc.terminate()
-    for proc in started:
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def _derive(plan: SwarmPlan, ports: dict[str, int], out: Path) -> Path:
@@ -111,7 +84,7 @@ def test_real_prometheus_scrapes_the_router_and_evaluates_the_rules(
     spawn(prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
           f"--web.listen-address=127.0.0.1:{ports['prom']}")
     router = f"http://127.0.0.1:{ports['router']}"
-    _wait("the router", lambda: httpx.get(f"{router}/health", timeout=1, trust_env=False).status_code == 200)
+    wait_for("the router", lambda: httpx.get(f"{router}/health", timeout=1, trust_env=False).status_code == 200)
 
     def chat() -> None:
         reply = httpx.post(f"{router}/v1/chat/completions", headers={"Authorization": f"Bearer {API_KEY}"},
@@ -129,9 +102,9 @@ def test_real_prometheus_scrapes_the_router_and_evaluates_the_rules(
         # the dead target must have been tried once too (until then its health is "unknown")
         return health if live and health.get("thanos-backup", "unknown") != "unknown" else {}
 
-    health = _wait("both targets up and the dead one scraped", up)
+    health = wait_for("both targets up and the dead one scraped", up)
     assert health["thanos-backup"] == "down"
-    kv = _wait("the KV-cache recording rule", lambda: _query(base, "ai_swarm:vllm_kv_cache_usage:ratio"))
+    kv = wait_for("the KV-cache recording rule", lambda: _query(base, "ai_swarm:vllm_kv_cache_usage:ratio"))
     assert kv[0]["metric"] == {"__name__": "ai_swarm:vllm_kv_cache_usage:ratio", "node": "starlord",
                                "service": "starlord-primary", "model_name": MODEL}
 
@@ -141,8 +114,8 @@ def test_real_prometheus_scrapes_the_router_and_evaluates_the_rules(
         value = float(result[0]["value"][1]) if result else float("nan")
         return None if value != value else value + 1.0  # NaN: not yet; +1 keeps a 0 ratio truthy
 
-    assert _wait("the router error-ratio rule", error_ratio) == 1.0  # successful requests only, no 5xx
-    pending = _wait("TargetDown on the dead target", lambda: _query(
+    assert wait_for("the router error-ratio rule", error_ratio) == 1.0  # successful requests only, no 5xx
+    pending = wait_for("TargetDown on the dead target", lambda: _query(
         base, 'ALERTS{alertname="TargetDown", service="thanos-backup"}'))
     assert pending[0]["metric"]["alertstate"] == "pending"  # `for: 5m` not yet elapsed
     assert not _query(base, 'ALERTS{alertname="TargetDown", service="swarm-router"}')

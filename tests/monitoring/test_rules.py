@@ -6,6 +6,9 @@ from __future__ import annotations
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from swarm.monitoring import rules
 from swarm.plan import SwarmPlan
@@ -82,3 +85,42 @@ def test_promtool_checks_the_rendered_prometheus_config(prod_plan: SwarmPlan, tm
                             text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
+
+
+def _promql_tests(tmp_path: Path, tests: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+    """`promtool test rules` on expressions alone (promql_expr_test), without a rule file."""
+    (tmp_path / "expr.test.yml").write_text(yaml.safe_dump({"rule_files": [], "evaluation_interval": "1m",
+                                                            "tests": tests}))
+    return subprocess.run([require_tool("promtool"), "test", "rules", "expr.test.yml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_dead_node_exporter_alone_is_a_target_down_not_a_node_down(prod_plan: SwarmPlan, tmp_path: Path) -> None:
+    """NodeDown inhibits every other alert of its node, so it must need every target of the node
+    down; a node-exporter that died on a node whose services answer is an ordinary TargetDown."""
+    rendered = yaml.safe_load(rules.render_alerts(_alerts(prod_plan)))
+    expr = {rule["alert"]: rule["expr"] for rule in rendered["groups"][0]["rules"]}
+    exporter = ('up{instance="100.72.73.3:9100", job="node-exporter", node="starlord", '
+                'service="node-exporter-starlord"}')
+    vllm = 'up{instance="100.72.73.3:8000", job="vllm", node="starlord", service="starlord-primary"}'
+
+    def case(vllm_values: str, node_down: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"interval": "1m",
+                "input_series": [{"series": exporter, "values": "0x10"}, {"series": vllm, "values": vllm_values}],
+                "promql_expr_test": [{"expr": expr["NodeDown"], "eval_time": "5m", "exp_samples": node_down}]}
+
+    exporter_only = case("1x10", [])
+    exporter_only["promql_expr_test"].append(
+        {"expr": expr["TargetDown"], "eval_time": "5m", "exp_samples": [{"labels": exporter, "value": 0}]})
+    whole_node = case("0x10", [{"labels": '{node="starlord"}', "value": 0}])
+    result = _promql_tests(tmp_path, [exporter_only, whole_node])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_provider_spend_is_documented_as_a_sliding_window(prod_plan: SwarmPlan) -> None:
+    """The per-provider alert compares `increase(...[period])` with a budget LiteLLM resets per
+    window of its own; the text the operator gets must say so."""
+    provider = [a for a in _alerts(prod_plan) if a.name == "SpendOverBudget" and a.labels["scope"] == "provider"]
+    assert provider
+    for alert in provider:
+        assert "sliding window" in alert.description and "LiteLLM resets" in alert.description, alert.description

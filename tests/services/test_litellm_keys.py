@@ -1,5 +1,7 @@
 """Each app's LiteLLM key: the app sends `sk-<secret>`, and LiteLLM's container registers exactly
-that key, run for real (the rendered register-keys.py) against a stand-in LiteLLM on loopback."""
+that key, run for real (the rendered register-keys.py) against a stand-in LiteLLM on loopback.
+Prometheus's key is registered the same way, with rights to /metrics only
+(tests/monitoring/test_litellm_metrics_key.py runs it against LiteLLM's own auth)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,15 @@ from typing import Any
 import pytest
 
 from swarm.plan import SwarmPlan
-from swarm.services.litellm_keys import CLIENT_KINDS, SCRIPT_NAME, key_expression, key_id
+from swarm.services.litellm_keys import (
+    CLIENT_KINDS,
+    METRICS_ONLY,
+    METRICS_READER,
+    SCRIPT_NAME,
+    key_expression,
+    key_holders,
+    key_id,
+)
 
 MASTER = "m" * 48
 
@@ -109,19 +119,24 @@ def test_apps_send_the_key_with_litellms_prefix(prod_plan: SwarmPlan) -> None:
 
 def test_the_rendered_script_registers_each_key_once(prod_plan: SwarmPlan, fake: FakeLiteLLM,
                                                      tmp_path: Path) -> None:
-    kinds = tuple(k for k in CLIENT_KINDS if k in {s.kind for s in prod_plan.services})
+    kinds = key_holders(prod_plan.spec)
+    assert set(kinds) == ({s.kind for s in prod_plan.services} & set(CLIENT_KINDS)) | {METRICS_READER}
     script = _script(prod_plan, _secrets(tmp_path, kinds), fake.server_address[1])
     first = _run(script)
     assert first.returncode == 0, first.stderr
     assert set(fake.keys) == {f"sk-{kind}-secret" for kind in kinds}
     assert {body["key_alias"] for body in fake.keys.values()} == set(kinds)
+    rights = {"allowed_routes", "models"}
+    for body in fake.keys.values():  # an app's key keeps LiteLLM's defaults; Prometheus's reads /metrics only
+        expected = {k: list(v) for k, v in METRICS_ONLY.items()} if body["key_alias"] == METRICS_READER else {}
+        assert {k: v for k, v in body.items() if k in rights} == expected, body["key_alias"]
     again = _run(script)  # a restart: every key exists already, nothing fails
     assert again.returncode == 0, again.stderr
     assert again.stderr.count("already registered") == len(kinds)
 
 
 def test_a_refused_registration_fails_loudly(prod_plan: SwarmPlan, fake: FakeLiteLLM, tmp_path: Path) -> None:
-    secrets = _secrets(tmp_path, CLIENT_KINDS)
+    secrets = _secrets(tmp_path, key_holders(prod_plan.spec))
     (secrets / "litellm-master-key").write_text("wrong\n")
     result = _run(_script(prod_plan, secrets, fake.server_address[1]))
     assert result.returncode == 1
