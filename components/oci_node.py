@@ -1,8 +1,9 @@
 """A node this program creates in Oracle Cloud: its own VCN closed to the world, and a hardened
 A1.Flex instance that joins the tailnet at first boot.
 
-Nothing listens on the public address: the security list admits no 0.0.0.0/0 ingress (UDP
-41641 only behind `allow_direct_udp`) and the VCN's default list, which Oracle opens to SSH
+Nothing listens on the public address: the security list opens no port to 0.0.0.0/0 (UDP
+41641 only behind `allow_direct_udp`; from the world only ICMP "fragmentation needed", which
+path MTU discovery needs) and the VCN's default list, which Oracle opens to SSH
 from anywhere, is taken under management and emptied. The instance keeps outbound internet
 (apt, Tailscale's coordination and relays) through an internet gateway. The image is looked
 up by OS, version and shape at deploy time; the instance and its boot volume are protected.
@@ -149,6 +150,6 @@ def _ingress(rule: IngressRule) -> oci.core.SecurityListIngressSecurityRuleArgs:
         if port is not None and rule.protocol == "17" else None,
         tcp_options=oci.core.SecurityListIngressSecurityRuleTcpOptionsArgs(min=port, max=port)
         if port is not None and rule.protocol == "6" else None,
-        icmp_options=oci.core.SecurityListIngressSecurityRuleIcmpOptionsArgs(type=3)
-        if rule.protocol == "1" else None,
+        icmp_options=oci.core.SecurityListIngressSecurityRuleIcmpOptionsArgs(type=rule.icmp_type, code=rule.icmp_code)
+        if rule.protocol == "1" and rule.icmp_type is not None else None,
     )

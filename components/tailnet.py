@@ -2,8 +2,10 @@
 nodes this program creates, and tags on the home nodes that already exist (never re-created).
 
 The policy text is the plan's rendered `tailscale/acl.hujson`, byte for byte; it is checked
-again here (with the keys' tags) before the provider sees it. The provider validates it
-against Tailscale's API at preview, which runs the generated `tests`.
+again here (with the keys' tags) before the provider sees it (`check_acl`: every tag owned,
+default deny, the generated `tests` agreeing with the rules). The provider itself only parses
+the HuJSON at preview; Tailscale checks the rules and runs the `tests` when `up` sets the
+policy, and refuses the whole update if one fails.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 First boot: Docker Engine (Ubuntu's `docker.io`, kept patched by unattended-upgrades), the
 deploy user in the docker group (the Docker provider runs `docker system dial-stdio` as it
 over SSH), sshd with keys only and no root, Tailscale joined with a single-use tagged key,
-the host firewall opened on `tailscale0` only (the tailnet policy filters what arrives), and
+the host firewall opened on `tailscale0` only (the tailnet policy filters what arrives), binds
+to the Tailscale address allowed before it exists (containers start at boot before it does), and
 the SSH host key fingerprints printed to the serial console so `known_hosts` can be pinned
 before the provider's batch-mode SSH connects.
 
@@ -26,6 +27,13 @@ AUTH_KEY_PLACEHOLDER = "@@TAILSCALE_AUTH_KEY@@"
 AUTH_KEY_FILE = "/run/ai-swarm/tailscale-authkey"
 JOIN_SCRIPT = "/usr/local/sbin/ai-swarm-join-tailnet"
 SSHD_DROP_IN = "/etc/ssh/sshd_config.d/10-ai-swarm.conf"
+SYSCTL_DROP_IN = "/etc/sysctl.d/60-ai-swarm.conf"
+# Containers publish their ports on the node's Tailscale address. At boot dockerd restarts them
+# before tailscaled has that address, the bind fails ("cannot assign requested address") and the
+# engine never retries: the services stay down until the next `pulumi up`. Binding to an address
+# the host does not have yet lets them start; traffic arrives once tailscale0 is up (seen on a
+# real dockerd 20.10; the home nodes get the same setting by hand, docs/runbook.md § 1).
+NONLOCAL_BIND = "net.ipv4.ip_nonlocal_bind = 1"
 KEYRING = "/usr/share/keyrings/tailscale-archive-keyring.gpg"
 
 
@@ -104,6 +112,9 @@ def user_data_document(spec: SwarmSpec, node: str) -> dict[str, Any]:
         "ssh_key_console_blacklist": [],
         "write_files": [
             {"path": SSHD_DROP_IN, "owner": "root:root", "permissions": "0644", "content": _sshd_config(user)},
+            {"path": SYSCTL_DROP_IN, "owner": "root:root", "permissions": "0644",
+             "content": "# ai-swarm: containers publish on the Tailscale address, which comes up after dockerd.\n"
+                        + NONLOCAL_BIND + "\n"},
             {"path": "/etc/apt/apt.conf.d/20auto-upgrades", "owner": "root:root", "permissions": "0644",
              "content": 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n'},
             {"path": AUTH_KEY_FILE, "owner": "root:root", "permissions": "0600",
@@ -111,6 +122,7 @@ def user_data_document(spec: SwarmSpec, node: str) -> dict[str, Any]:
             {"path": JOIN_SCRIPT, "owner": "root:root", "permissions": "0750", "content": _join_script(node)},
         ],
         "runcmd": [
+            ["sysctl", "--load", SYSCTL_DROP_IN],
             ["systemctl", "restart", "ssh"],
             ["systemctl", "enable", "--now", "docker", "unattended-upgrades"],
             [JOIN_SCRIPT],

@@ -101,12 +101,17 @@ class IngressRule:
     source: str
     port: int | None
     description: str
+    icmp_type: int | None = None
+    icmp_code: int | None = None  # None: every code of the type
 
 
 def ingress_rules(oci: OciInstance) -> tuple[IngressRule, ...]:
-    """Nothing from the world: Tailscale needs no inbound port. Path MTU discovery stays working
-    (ICMP type 3 from the VCN only); direct WireGuard UDP only behind the explicit flag."""
-    rules = [IngressRule("1", oci.vcn_cidr, None, "ICMP from inside the VCN (path MTU discovery)")]
+    """No port open to the world: Tailscale needs no inbound one. Path MTU discovery keeps working:
+    "fragmentation needed" (ICMP type 3 code 4) comes from routers on the internet path, so it is
+    accepted from anywhere, as in Oracle's own default list; the rest of type 3 from the VCN.
+    Direct WireGuard UDP only behind the explicit flag."""
+    rules = [IngressRule("1", WORLD, None, "ICMP fragmentation needed (path MTU discovery)", 3, 4),
+             IngressRule("1", oci.vcn_cidr, None, "ICMP destination unreachable from inside the VCN", 3)]
     if oci.allow_direct_udp:
         rules.append(IngressRule("17", WORLD, TAILSCALE_UDP_PORT,
                                  "Tailscale direct WireGuard (allow_direct_udp); DERP works without it"))

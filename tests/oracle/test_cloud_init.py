@@ -83,6 +83,18 @@ def test_docker_engine_and_unattended_security_upgrades(with_key) -> None:
     assert ["systemctl", "enable", "--now", "docker", "unattended-upgrades"] in document["runcmd"]
 
 
+def test_containers_may_bind_the_tailscale_address_before_it_exists(with_key) -> None:
+    """dockerd restarts containers at boot before tailscaled has the address they publish on; the
+    failed bind is never retried (seen on a real dockerd), so the node allows non-local binds, from
+    the first boot on (loaded before Docker is enabled) and after every reboot (sysctl.d)."""
+    document = _document(with_key)
+    sysctl = _file(document, "/etc/sysctl.d/60-ai-swarm.conf")["content"]
+    assert "net.ipv4.ip_nonlocal_bind = 1" in sysctl.splitlines()
+    commands = document["runcmd"]
+    load = commands.index(["sysctl", "--load", "/etc/sysctl.d/60-ai-swarm.conf"])
+    assert load < commands.index(["systemctl", "enable", "--now", "docker", "unattended-upgrades"])
+
+
 def test_the_deploy_user_is_the_docker_providers_user_with_only_the_configured_key(prod_plan, with_key) -> None:
     document = _document(with_key)
     (user,) = document["users"]  # no `default`: the image's stock user is not created

@@ -103,9 +103,11 @@ def test_the_image_is_a_query_never_an_ocid(prod_plan, prod_values) -> None:
 def test_no_world_ingress_unless_the_udp_flag(prod_plan, prod_values) -> None:
     oci = prod_plan.spec.nodes["oracle"].oci
     assert oci is not None
-    assert [r.source for r in ingress_rules(oci)] == [oci.vcn_cidr]
+    assert [(r.protocol, r.source, r.port, r.icmp_type, r.icmp_code) for r in ingress_rules(oci)] == [
+        ("1", "0.0.0.0/0", None, 3, 4),  # path MTU discovery: routers on the internet path send it
+        ("1", oci.vcn_cidr, None, 3, None)]
     oracle_oci(prod_values)["allow_direct_udp"] = True
     flagged = plan_of(prod_values).spec.nodes["oracle"].oci
     assert flagged is not None
-    world = [r for r in ingress_rules(flagged) if r.source == "0.0.0.0/0"]
+    world = [r for r in ingress_rules(flagged) if r.source == "0.0.0.0/0" and r.protocol != "1"]
     assert [(r.protocol, r.port) for r in world] == [("17", 41641)]

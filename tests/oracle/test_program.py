@@ -84,7 +84,7 @@ def test_the_instance_receives_the_user_data_base64_encoded(tmp_path) -> None:
     assert base64.b64decode(instance.inputs["metadata"]["user_data"]) == b"#cloud-config\nhostname: x\n"
 
 
-def test_the_network_admits_nothing_from_the_world(prod_run) -> None:
+def test_the_network_admits_nothing_from_the_world_but_path_mtu_discovery(prod_run) -> None:
     default = _one(prod_run.resources, "oci:Core/defaultSecurityList:DefaultSecurityList")
     assert default.inputs["ingressSecurityRules"] == []
     vcn = _one(prod_run.resources, "oci:Core/vcn:Vcn")
@@ -96,7 +96,10 @@ def test_the_network_admits_nothing_from_the_world(prod_run) -> None:
     gateway = _one(prod_run.resources, "oci:Core/internetGateway:InternetGateway")
     assert gateway.urn in route.property_dependencies["routeRules"]
     for resource in (r for r in prod_run.resources if r.type in SECURITY_TYPES):
-        assert not [rule for rule in resource.inputs["ingressSecurityRules"] if rule["source"] in WORLD]
+        world = [rule for rule in resource.inputs["ingressSecurityRules"] if rule["source"] in WORLD]
+        assert [(rule["protocol"], rule.get("icmpOptions")) for rule in world] in (
+            [], [("1", {"type": 3, "code": 4})])
+    assert [rule["source"] for rule in security_list.inputs["ingressSecurityRules"]].count("0.0.0.0/0") == 1
 
 
 def _ssh_from_world(resources: list[CapturedResource]) -> list[tuple[str, dict[str, Any]]]:
@@ -117,7 +120,8 @@ def test_no_rule_admits_the_world_to_ssh_even_with_direct_udp(prod_config, prod_
     assert _ssh_from_world(run.resources) == []
     security_list = _one(run.resources, "oci:Core/securityList:SecurityList")
     world = [rule for rule in security_list.inputs["ingressSecurityRules"] if rule["source"] in WORLD]
-    assert [(r["protocol"], r["udpOptions"]) for r in world] == [("17", {"min": 41641.0, "max": 41641.0})]
+    assert [(r["protocol"], r.get("udpOptions")) for r in world] == [("1", None),
+                                                                     ("17", {"min": 41641.0, "max": 41641.0})]
     # the checker above does find an SSH rule when one exists
     opened = dataclasses.replace(security_list, inputs={**security_list.inputs, "ingressSecurityRules": [
         {"protocol": "6", "source": "0.0.0.0/0", "tcpOptions": {"min": 22, "max": 22}}]})
