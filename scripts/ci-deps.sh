@@ -18,6 +18,7 @@ need /usr/sbin/dockerd docker.io  # tests/engine: a Docker engine of the test's 
 need /usr/share/doc/busybox-static/copyright busybox-static  # tests/engine: a static /bin/busybox for the imported image
 need promtool prometheus  # tests/monitoring: promtool check config/rules, test rules; a real prometheus on loopback
 need amtool prometheus-alertmanager  # tests/monitoring: amtool check-config on the rendered alertmanager.yml
+need node nodejs  # tests/apps: the real SillyTavern (npm) and its start command's key seeding
 
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

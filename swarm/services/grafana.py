@@ -88,6 +88,7 @@ def build(ctx: PlanContext) -> Iterator[ServicePlan]:
             user="472:472",
             env={
                 "GF_SERVER_HTTP_PORT": str(PORT),
+                "GF_LOG_MODE": "console",  # the default adds a file under /var/log/grafana: read-only root
                 "GF_PATHS_DATA": DATA,
                 "GF_PATHS_PROVISIONING": f"{CONFIG_DIR}/provisioning",
                 "GF_SECURITY_ADMIN_USER": "admin",

@@ -8,6 +8,13 @@ Adoption (swarm.adopt, components/adopted_container.py) goes in two steps:
     adopted one bind-mounted, or on a new protected, retained volume restored from a snapshot
     (runbook), an API key generated and required, a read-only root and a non-root user.
 A stack without `adopt` gets (b) directly, with the data on a named volume.
+
+The container this module runs (b) is non-root (uid 1000), so it needs Qdrant's unprivileged
+image: the standard one is built as root (its Dockerfile creates and chowns /qdrant/storage and
+/qdrant/snapshots only when built with a non-zero USER_ID), so a new volume there is root-owned
+and uid 1000 cannot write it. The default below is the standard image, which the adopted
+container (a) never pulls; (b) refuses it until the operator pins the `-unprivileged` variant
+by digest (`services.qdrant.image`; runbook section 6).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from swarm.adopt import STORAGE_TARGET, adoption_step, storage_location
+from swarm.errors import Issue, SpecError, key_path
 from swarm.model import Adoption
 from swarm.plan.types import Healthcheck, Mount, PulledImage, SecretFile, ServicePlan, secret_path
 from swarm.services.app_links import Link, link, pinned_image
@@ -25,7 +33,8 @@ PORT = 6333  # REST; gRPC (6334) stays on the node's private network
 GRPC_PORT = 6334
 API_KEY = "qdrant-api-key"
 SNAPSHOTS = "/qdrant/snapshots"
-USER = "1000:1000"  # Qdrant's Helm chart runs the same image as uid 1000 with a read-only root
+USER = "1000:1000"  # the `-unprivileged` image's user; its storage and snapshot directories are its own
+UNPRIVILEGED = "-unprivileged"  # Qdrant's tag suffix for the image built with USER_ID=1000
 MEMORY_MB = 4096
 # Seen pinned as a multi-arch index (amd64, arm64) in public compose files and a runbook
 # ("preload the exact multi-architecture manifest": qdrant/qdrant:v1.15.4@sha256:6ac48070...).
@@ -55,9 +64,13 @@ def build(ctx: PlanContext) -> Iterator[ServicePlan]:
     for name, service in ctx.services_of(KIND):
         step = adoption_step(ctx.spec, name)
         storage = _storage(name, step.adoption if step else None)
+        image = pinned_image(ctx, name, IMAGE)
+        unprivileged = isinstance(image, PulledImage) and image.tag.endswith(UNPRIVILEGED)
+        if (step is None or step.phase == "hardened") and not unprivileged:
+            raise SpecError([Issue(key_path("services", name, "image"), _root_image_message(image.ref))])
         yield ServicePlan(
             name=name, kind=KIND, node=service.node, origin=service_origin(name),
-            image=pinned_image(ctx, name, IMAGE),
+            image=image,
             entrypoint=("/bin/bash", "-c"),
             command=(START,),
             healthcheck=Healthcheck(test=("/bin/bash", "-c", PROBE), start_period_s=30),
@@ -87,3 +100,11 @@ def _storage(name: str, adoption: Adoption | None) -> Mount:
     if where is not None and where[0] == "bind":
         return Mount(target=STORAGE_TARGET, host_path=where[1], stateful=True)
     return Mount(target=STORAGE_TARGET, volume=f"ai-swarm-{name}-storage", stateful=True)
+
+
+def _root_image_message(ref: str) -> str:
+    return (f"{ref} is built to run as root, but the container this program runs is non-root (uid 1000): "
+            "new volumes at /qdrant/storage and /qdrant/snapshots would be root-owned and Qdrant could not "
+            f"write them. Pin the unprivileged variant by digest, e.g. qdrant/qdrant:{IMAGE.tag}{UNPRIVILEGED}"
+            "@sha256:<digest> (`docker buildx imagetools inspect "
+            f"qdrant/qdrant:{IMAGE.tag}{UNPRIVILEGED}` prints it; runbook section 6)")

@@ -40,9 +40,21 @@ IMAGE = PulledImage(
     digest="sha256:5bb7ef334602ad72b29351acae4d9744ce16c99a1fab840acbd42a7d49d27d9b",
     platforms=frozenset({"amd64", "arm64"}),
 )
+# SillyTavern's secret store (src/endpoints/secrets.js, SecretManager) keeps each key as a list of
+# {id, value, label, active} and reads only the active entry of a list; a plain string is read as
+# no key. It converts plain strings once (migrateFlatSecrets), never again once `_migrated` is set.
+# So the seed converts any plain strings left from an old install the same way, then puts the
+# LiteLLM key first and active under a fixed id (replaced on every start, other keys kept inactive).
+SEED_ID = "ai-swarm-litellm"
 SEED_KEY = ("const fs=require('fs');const d='data/default-user';fs.mkdirSync(d,{recursive:true});"
             "const p=d+'/secrets.json';let s={};try{s=JSON.parse(fs.readFileSync(p,'utf8'))}catch(e){}"
-            "s.api_key_custom=process.env.LITELLM_KEY;fs.writeFileSync(p,JSON.stringify(s,null,4))")
+            "if(!s._migrated){for(const [k,v] of Object.entries(s)){if(typeof v==='string'&&v.trim()){"
+            "s[k]=[{id:'migrated-'+k,value:v,label:k,active:true}]}else if(!Array.isArray(v)){delete s[k]}}"
+            "s._migrated=[]}"
+            f"const c=(Array.isArray(s.api_key_custom)?s.api_key_custom:[]).filter(e=>e.id!=='{SEED_ID}');"
+            "c.forEach(e=>{e.active=false});"
+            f"s.api_key_custom=[{{id:'{SEED_ID}',value:process.env.LITELLM_KEY,label:'LiteLLM (ai-swarm)',active:true}}"
+            ",...c];fs.writeFileSync(p,JSON.stringify(s,null,4),{mode:0o600})")
 START = (f'PASSWORD="$(cat {secret_path(PASSWORD)})" && LITELLM_KEY="{key_expression(KIND)}" || exit 1; '
          f'mkdir -p config && sed "s/{PLACEHOLDER}/$PASSWORD/" {TEMPLATE_DIR}/{CONFIG} > config/{CONFIG} '
          f"&& LITELLM_KEY=\"$LITELLM_KEY\" node -e \"{SEED_KEY}\" && unset PASSWORD LITELLM_KEY "

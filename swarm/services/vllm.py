@@ -105,6 +105,9 @@ def build(ctx: PlanContext) -> Iterator[ServicePlan]:
         env = {
             "HOME": CACHE_DIR, "XDG_CACHE_HOME": f"{CACHE_DIR}/.cache", "VLLM_CACHE_ROOT": f"{CACHE_DIR}/vllm",
             "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1",
+            # The container's uid has no passwd entry in the image; `getpass.getuser()` (PyTorch
+            # Inductor's cache dir, vLLM's subprocesses) reads these first, else raises KeyError.
+            "USER": "vllm", "LOGNAME": "vllm",
         }
         mounts: tuple[Mount, ...] = ()
         if node.model_cache:

@@ -22,6 +22,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SERVICES = "ai-swarm:services"
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
+QDRANT_UNPRIVILEGED = "qdrant/qdrant:v1.15.4-unprivileged@sha256:" + "1" * 64
+"""The operator's pin of Qdrant's unprivileged image, which the container the program runs needs
+(swarm/services/qdrant.py); the digest is a stand-in (no registry here)."""
 
 
 def fixture_text(name: str) -> str:

@@ -27,7 +27,7 @@ import yaml
 from swarm.adopt import adopt_config_text
 from swarm.plan.types import SECRETS_DIR, ServicePlan
 from swarm.stack_config import StackConfig
-from tests.apps.helpers import plan_of, sample_adoption, stack
+from tests.apps.helpers import QDRANT_UNPRIVILEGED, plan_of, sample_adoption, stack
 from tests.engine.dockerd import Engine, rootfs_tar, running_engine
 
 IMAGE = "swarm-apps-test/standin:1"
@@ -85,7 +85,8 @@ def engine() -> Iterator[Engine]:
 def plans(prod_config: StackConfig) -> dict[str, ServicePlan]:
     block: dict[str, Any] = yaml.safe_load(adopt_config_text("qdrant", sample_adoption()))["adopt"]
     block.pop("container_id")  # step (b): the hardened container
-    plan = plan_of(stack(prod_config.values, qdrant={"node": "starlord", "port": 6333, "adopt": block},
+    plan = plan_of(stack(prod_config.values, qdrant={"node": "starlord", "port": 6333, "adopt": block,
+                                                     "image": QDRANT_UNPRIVILEGED},
                          gpt_researcher={"node": "thanos", "port": 8001}))
     return {name: plan.service(name) for name in WORKDIRS}
 

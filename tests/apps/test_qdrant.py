@@ -22,6 +22,7 @@ from swarm.policy_config import ADOPTED_EXCEPTIONS, policy_config
 from swarm.stack_config import StackConfig
 from tests.apps.helpers import (
     CONTAINER,
+    QDRANT_UNPRIVILEGED,
     VOLUME,
     config_of,
     fixture_text,
@@ -43,7 +44,9 @@ def _block(with_id: bool = True) -> dict[str, Any]:
 
 
 def _qdrant(block: dict[str, Any] | bool) -> dict[str, Any]:
-    return {"node": "starlord", "port": 6333, "adopt": block}
+    """The qdrant service; in step (b) with the unprivileged image pinned, as the runbook has it."""
+    hardened = isinstance(block, dict) and "container_id" not in block
+    return {"node": "starlord", "port": 6333, "adopt": block, **({"image": QDRANT_UNPRIVILEGED} if hardened else {})}
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +169,7 @@ def test_adoption_pending_leaves_the_running_container_alone(prod_config: StackC
 
 
 def test_a_fresh_stack_gets_a_protected_named_volume(prod_config: StackConfig) -> None:
-    found = run(stack(prod_config.values, qdrant={"node": "starlord", "port": 6333}))
+    found = run(stack(prod_config.values, qdrant={"node": "starlord", "port": 6333, "image": QDRANT_UNPRIVILEGED}))
     storage = found["qdrant-storage-volume"]
     assert storage.protect and storage.retain_on_delete and not found["qdrant-container"].protect
 
@@ -182,3 +185,17 @@ def test_the_import_needs_the_full_64_hex_id(prod_config: StackConfig, container
 def test_only_qdrant_can_be_adopted(prod_config: StackConfig) -> None:
     with pytest.raises(SpecError, match="only an already-running qdrant"):
         plan_of(stack(prod_config.values, searxng={"node": "thanos", "adopt": _block()}))
+
+
+@pytest.mark.parametrize("hardened", [True, False], ids=["step-b", "fresh-stack"])
+def test_the_non_root_container_refuses_the_root_built_image(prod_config: StackConfig, hardened: bool) -> None:
+    """Qdrant's standard image is built as root: new volumes at /qdrant/storage and /qdrant/snapshots
+    are root-owned and uid 1000 could not write them. The plan says so before anything is deployed."""
+    service = _qdrant(_block(with_id=False)) if hardened else {"node": "starlord", "port": 6333}
+    service.pop("image", None)
+    with pytest.raises(SpecError) as raised:
+        plan_of(stack(prod_config.values, qdrant=service))
+    assert "ai-swarm:services.qdrant.image" in str(raised.value)
+    assert "v1.15.4-unprivileged@sha256:<digest>" in str(raised.value)
+    adopted = plan_of(stack(prod_config.values, qdrant=_qdrant(_block())))  # step (a) pulls no image
+    assert adopted.service("qdrant").image.tag == "v1.15.4"

@@ -8,6 +8,7 @@ address, port and data root are set on the command line, as a laptop needs.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -104,3 +105,56 @@ def test_the_healthcheck_follows_the_heartbeat_and_fails_once_the_server_is_gone
     dead = _healthcheck(tavern)
     assert dead.returncode == 1
     assert "unresponsive" in dead.stderr
+
+
+def _seed(work: Path, key: str) -> None:
+    """The start command's key seeding, through `sh -c` with its exact quoting, in the app's cwd."""
+    subprocess.run(["sh", "-c", f'node -e "{sillytavern.SEED_KEY}"'], cwd=work, check=True, timeout=60,
+                   env={**os.environ, "LITELLM_KEY": key})
+
+
+def _secret_store(tavern: Tavern, work: Path, script: str) -> str:
+    """Run `script` against SillyTavern's own SecretManager (this release's src/endpoints/secrets.js)
+    on `work`'s default user, as its server does at start: migrate, then read."""
+    config = work / "config.yaml"
+    config.write_text("{}\n", encoding="utf-8")
+    root = work / "data" / "default-user"
+    program = (
+        f"const util = await import({str(tavern.app / 'src' / 'util.js')!r});"
+        f"util.setConfigFilePath({str(config)!r});"
+        f"const {{ SecretManager }} = await import({str(tavern.app / 'src' / 'endpoints' / 'secrets.js')!r});"
+        f"const m = new SecretManager({{ root: {str(root)!r}, backups: {str(work)!r} }});"
+        "await m.migrateFlatSecrets();" + script)
+    done = subprocess.run([require_tool("node"), "--input-type=module", "-e", program], cwd=tavern.app,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()  # after the migration's own message, if any
+    return lines[-1] if lines else ""
+
+
+
+def test_the_seeded_litellm_key_is_the_one_sillytavern_reads_on_every_start(
+        tavern: Tavern, tmp_path: Path) -> None:
+    """SillyTavern keeps keys as lists of entries and converts plain strings only once: a key seeded
+    as a string would be read as no key from the second start on (every call to LiteLLM a 401)."""
+    read = "console.log(await m.readSecret('api_key_custom', null))"
+    _seed(tmp_path, "sk-first")
+    assert _secret_store(tavern, tmp_path, read) == "sk-first"
+    _seed(tmp_path, "sk-rotated")  # the next start, after SillyTavern marked the file migrated
+    assert _secret_store(tavern, tmp_path, read) == "sk-rotated"
+    # a key the user added in the UI stays, inactive; SillyTavern still reads the seeded one
+    _secret_store(tavern, tmp_path, "await m.writeSecret('api_key_custom', 'sk-mine', 'mine')")
+    _seed(tmp_path, "sk-rotated")
+    stored = json.loads((tmp_path / "data" / "default-user" / "secrets.json").read_text())
+    assert [(e["value"], e["active"]) for e in stored["api_key_custom"]] == [("sk-rotated", True), ("sk-mine", False)]
+    assert _secret_store(tavern, tmp_path, read) == "sk-rotated"
+
+
+def test_the_seed_keeps_an_old_install_s_plain_keys(tavern: Tavern, tmp_path: Path) -> None:
+    root = tmp_path / "data" / "default-user"
+    root.mkdir(parents=True)
+    (root / "secrets.json").write_text(json.dumps({"api_key_openai": "sk-old-openai", "api_key_custom": "sk-old"}))
+    _seed(tmp_path, "sk-new")
+    values = _secret_store(tavern, tmp_path, "console.log(await m.readSecret('api_key_custom', null) + ' ' + "
+                                             "await m.readSecret('api_key_openai', null))")
+    assert values == "sk-new sk-old-openai"

@@ -81,7 +81,7 @@ def test_sillytavern_reaches_litellm_over_the_tailnet_behind_its_own_access_cont
     assert config["basicAuthUser"]["password"] == "__BASIC_AUTH_PASSWORD__", "the password never sits in a file"
     start = _start(tavern)
     assert 'PASSWORD="$(cat /run/secrets/sillytavern-password)"' in start
-    assert "s.api_key_custom=process.env.LITELLM_KEY" in start and "exec ./docker-entrypoint.sh" in start
+    assert "value:process.env.LITELLM_KEY" in start and "exec ./docker-entrypoint.sh" in start
     assert {m.target: m.stateful for m in tavern.mounts}["/home/node/app/data"] is True
 
 

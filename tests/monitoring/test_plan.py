@@ -111,3 +111,9 @@ def test_without_loki_remote_nodes_ship_nothing(prod_values: dict[str, Any]) -> 
     prod_values["ai-swarm:services"]["loki"] = {"node": "oracle"}  # private to oracle
     plan = plan_of(prod_values)
     assert [s.node for s in plan.of_kind("log-shipper")] == ["oracle"]
+
+
+def test_grafana_logs_to_the_console_only(prod_plan) -> None:
+    """Grafana's default log mode adds a file under /var/log/grafana, on the read-only root: the file
+    writer fails at every start and the error lands in Loki. The console is what Docker collects."""
+    assert prod_plan.service("grafana").env["GF_LOG_MODE"] == "console"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
@@ -74,3 +78,24 @@ def test_image_pins() -> None:
     with pytest.raises(SpecError) as raised:
         image_for("d", deployment(image="vllm/vllm-openai:latest"))
     assert "ai-swarm:inference.d.image" in str(raised.value)
+
+
+def test_getuser_works_for_the_container_uid_that_has_no_passwd_entry(prod_plan) -> None:
+    """PyTorch Inductor and vLLM call `getpass.getuser()`; for a uid the image's /etc/passwd does
+    not list it raises KeyError unless the environment names the user (run here as that uid)."""
+    python = "/usr/bin/python3"  # the venv's may sit under a home the container's uid cannot enter
+    if os.geteuid() != 0 or not shutil.which(python):
+        pytest.skip("switching to the container's uid needs root and the system's python3")
+    servers = [s for s in prod_plan.services if s.kind == "vllm"]
+    assert servers
+    uid, gid = (int(part) for part in servers[0].user.split(":"))
+    with pytest.raises(KeyError):
+        pwd.getpwuid(uid)  # as in the image: no entry for the uid
+    probe = [python, "-S", "-c", "import getpass; print(getpass.getuser())"]
+    bare = subprocess.run(probe, user=uid, group=gid, env={"PATH": "/usr/bin:/bin"}, capture_output=True,
+                          text=True, timeout=30)
+    assert bare.returncode != 0 and "KeyError" in bare.stderr
+    for server in servers:
+        named = subprocess.run(probe, user=uid, group=gid, env={"PATH": "/usr/bin:/bin", **server.env},
+                               capture_output=True, text=True, timeout=30)
+        assert named.returncode == 0 and named.stdout.strip() == "vllm", named.stderr
