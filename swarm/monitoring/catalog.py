@@ -27,7 +27,8 @@ class MetricsEndpoint:
 
 
 LITELLM_METRICS_KEY = "litellm-key-prometheus"
-"""Prometheus's own LiteLLM virtual key (registered by swarm/services/litellm_keys.py)."""
+"""Prometheus's own LiteLLM virtual key: `litellm_keys.key_id("prometheus")`, spelled out because the
+services import this catalog, not the other way round (tests/monitoring checks they agree)."""
 
 # Qdrant guards every endpoint but its health probes with the API key once one is configured.
 # LiteLLM asks for a key on /metrics once a master key is set (`require_auth_for_metrics_endpoint`
@@ -36,7 +37,7 @@ ENDPOINTS: Mapping[str, MetricsEndpoint] = {
     "vllm": MetricsEndpoint(),
     "swarm-router": MetricsEndpoint(),
     "swarm-autotuner": MetricsEndpoint(),
-    "litellm": MetricsEndpoint(bearer_secret=LITELLM_METRICS_KEY, bearer_prefix="sk-"),
+    "litellm": MetricsEndpoint(bearer_secret=LITELLM_METRICS_KEY, bearer_prefix="sk-"),  # litellm_keys.KEY_PREFIX
     "qdrant": MetricsEndpoint(bearer_secret="qdrant-api-key"),
     "node-exporter": MetricsEndpoint(),
     "gpu-exporter": MetricsEndpoint(),

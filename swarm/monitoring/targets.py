@@ -42,7 +42,10 @@ class PrefixedToken:
 
     secret: str
     prefix: str
-    path: str
+
+    @property
+    def path(self) -> str:
+        return _credentials_file(self.secret, self.prefix)
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,6 @@ def bearer_secrets(targets: Iterable[ScrapeTarget]) -> Iterator[str]:
 
 def prefixed_tokens(targets: Iterable[ScrapeTarget]) -> tuple[PrefixedToken, ...]:
     """Tokens Prometheus's entrypoint must write before it starts, one per secret."""
-    found = {t.bearer_secret: PrefixedToken(t.bearer_secret, t.bearer_prefix,
-                                            _credentials_file(t.bearer_secret, t.bearer_prefix))
+    found = {t.bearer_secret: PrefixedToken(t.bearer_secret, t.bearer_prefix)
              for t in targets if t.bearer_secret and t.bearer_prefix}
     return tuple(found[name] for name in sorted(found))

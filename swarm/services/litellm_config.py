@@ -24,6 +24,7 @@ from typing import Any
 
 from swarm.model import SwarmSpec
 from swarm.plan.types import secret_path
+from swarm.services.litellm_keys import KEY_PREFIX
 
 CASCADE_GROUP = "swarm-auto"
 # Cost rank of hosted providers (lower is cheaper); the cascade uses the free/cheap tiers only.
@@ -205,7 +206,7 @@ def render_entrypoint(exports: Iterable[tuple[str, str]], postgres_password: str
         "# the environment (`os.environ/` in config.yaml): they are exported here from /run/secrets into",
         "# this process, so they never appear in the container's configuration or in `docker inspect`.",
         "set -eu",
-        f'LITELLM_MASTER_KEY="sk-$(cat {secret_path(MASTER_KEY)})"',
+        f'LITELLM_MASTER_KEY="{KEY_PREFIX}$(cat {secret_path(MASTER_KEY)})"',
         "export LITELLM_MASTER_KEY",
     ]
     for variable, name in exports:

@@ -26,6 +26,8 @@ METRICS_READER = "prometheus"
 METRICS_ONLY: Mapping[str, tuple[str, ...]] = {"allowed_routes": ("/metrics",), "models": ("no-default-models",)}
 """The metrics reader's rights, as `/key/generate` takes them; an app's key has LiteLLM's defaults."""
 SCRIPT_NAME = "register-keys.py"
+KEY_PREFIX = "sk-"
+"""What LiteLLM wants every key to start with: a key is sent as this plus its generated secret."""
 
 
 def key_id(kind: str) -> str:
@@ -35,7 +37,7 @@ def key_id(kind: str) -> str:
 
 def key_expression(kind: str) -> str:
     """Shell text that yields the key as the app sends it (`sk-` + the generated secret)."""
-    return f"sk-$(cat {secret_path(key_id(kind))})"
+    return f"{KEY_PREFIX}$(cat {secret_path(key_id(kind))})"
 
 
 def client_kinds(spec: SwarmSpec) -> tuple[str, ...]:
@@ -78,7 +80,7 @@ def call(path, body=None, key=None):
 
 
 def main():
-    master = "sk-" + read({master_key_file!r})
+    master = {json.dumps(KEY_PREFIX)} + read({master_key_file!r})
     for _ in range(ATTEMPTS):
         try:
             call("/health/liveliness")
@@ -90,7 +92,7 @@ def main():
         return 1
     failed = 0
     for alias, path in KEYS.items():
-        body = {{"key": "sk-" + read(path), "key_alias": alias, "metadata": {{"ai-swarm": alias}},
+        body = {{"key": {json.dumps(KEY_PREFIX)} + read(path), "key_alias": alias, "metadata": {{"ai-swarm": alias}},
                 **RIGHTS.get(alias, {{}})}}
         try:
             call("/key/generate", body, master)

@@ -11,6 +11,7 @@ from swarm.offline.engine import CapturedResource, CapturedRun
 from swarm.plan import ServicePlan, SwarmPlan
 from swarm.policy_config import exception_reason
 from swarm.provider_readback import go_duration, nano_cpus
+from tests.provider_create import parse_cpus, parse_duration
 
 ADOPTING = {"qdrant"}  # prod adopts the running Qdrant: an AdoptedContainer, not a ServiceContainer (tests/apps)
 
@@ -148,11 +149,6 @@ def test_runtime_image_is_built_per_node_with_relative_paths_and_run_by_digest(r
         assert "@sha256:" in _container(run, service).inputs["image"], service
 
 
-def _seconds(go: str) -> int:
-    minutes, _, seconds = go.rpartition("m")
-    return int(minutes or 0) * 60 + int(seconds.removesuffix("s"))
-
-
 def test_inputs_are_spelled_as_the_provider_reads_them_back(run: CapturedRun) -> None:
     """After create and on every refresh the provider's read fills the state from `docker inspect`
     (swarm.provider_readback): another spelling is a diff on every preview, a replacement for `cpus`."""
@@ -161,10 +157,10 @@ def test_inputs_are_spelled_as_the_provider_reads_them_back(run: CapturedRun) ->
     for resource in containers:
         inputs, name = resource.inputs, resource.name
         if inputs.get("cpus") is not None:
-            assert inputs["cpus"] == nano_cpus(round(float(inputs["cpus"]) * 1e9)), name
+            assert inputs["cpus"] == nano_cpus(parse_cpus(inputs["cpus"])), name
         for key in ("interval", "timeout", "startPeriod"):
             if (value := (inputs.get("healthcheck") or {}).get(key)) is not None:
-                assert value == go_duration(_seconds(value) * 1_000_000_000), (name, key)
+                assert value == go_duration(parse_duration(value)), (name, key)
         if inputs.get("memory") is not None:
             assert inputs.get("memorySwap") == inputs["memory"], f"{name}: the engine stores 2 x memory when unset"
 

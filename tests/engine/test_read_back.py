@@ -10,7 +10,6 @@ container inputs and apply the read's formatting to what the engine answers.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import suppress
 from decimal import Decimal
@@ -22,25 +21,12 @@ import pytest
 from swarm.offline.engine import CapturedRun
 from swarm.provider_readback import go_duration, nano_cpus
 from tests.engine.dockerd import Engine
+from tests.provider_create import parse_cpus, parse_duration
 
 CONTAINER = "docker:index/container:Container"
 MIB = 1024 * 1024
-GO_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(\d+)s")
 
 pytestmark = pytest.mark.slow
-
-
-def parse_duration(text: str) -> int:
-    """`time.ParseDuration` for the whole-second forms the program sends ("15s", "1m30s", "2h0m0s")."""
-    match = GO_DURATION.fullmatch(text)
-    assert match, text
-    hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    return ((hours * 60 + minutes) * 60 + seconds) * 1_000_000_000
-
-
-def parse_cpus(text: str) -> int:
-    """`opts.ParseCPUs`: a decimal number of CPUs in nano-CPUs."""
-    return int(Decimal(text) * 1_000_000_000)
 
 
 def _limits(inputs: dict[str, Any]) -> tuple[Any, ...]:

@@ -24,7 +24,7 @@ from swarm.monitoring.targets import TOKEN_DIR
 from swarm.plan import SwarmPlan
 from swarm.plan.types import SECRETS_DIR
 from swarm.services import litellm, prometheus
-from swarm.services.litellm_keys import METRICS_ONLY, METRICS_READER, SCRIPT_NAME, key_id
+from swarm.services.litellm_keys import KEY_PREFIX, METRICS_ONLY, METRICS_READER, SCRIPT_NAME, key_id
 from tests.monitoring.support import require_tool, wait_for
 from tests.services.loopback import free_port
 
@@ -40,6 +40,7 @@ def _litellm_job(plan: SwarmPlan) -> dict[str, Any]:
 def test_prometheus_scrapes_litellm_with_its_own_metrics_only_key(prod_plan: SwarmPlan) -> None:
     token_file = _litellm_job(prod_plan)["authorization"]["credentials_file"]
     assert key_id(METRICS_READER) == catalog.LITELLM_METRICS_KEY
+    assert catalog.ENDPOINTS["litellm"].bearer_prefix == KEY_PREFIX
     server = prod_plan.service("prometheus")
     assert f"generated:{catalog.LITELLM_METRICS_KEY}" in {s.source for s in server.secret_files}
     assert not any("master" in s.name for s in server.secret_files)  # never LiteLLM's admin key
